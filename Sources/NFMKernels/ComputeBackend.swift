@@ -1,0 +1,222 @@
+// The backend boundary (DESIGN.md §1): every op in NFMTensor reaches the hardware through this one
+// narrow protocol. The oneDNN backend is the production path; the reference backend is plain Swift
+// loops, used by tests to check the fast path on odd shapes. A later CUDA backend would be a third
+// conformance, loaded with dlopen, without touching the ops.
+//
+// Conventions for every function below:
+// - All buffers are Float32, dense, row-major (C order). Activations are NCHW, conv weights
+//   [out, in, kh, kw] (PyTorch), conv-transpose weights [in, out, kh, kw] (PyTorch).
+// - Output buffers are overwritten, never accumulated into, unless `beta` says otherwise (gemm).
+// - Pointers never alias unless stated.
+
+/// Geometry of a 2-D convolution (groups = 1, dilation = 1, symmetric padding), as torch.nn.Conv2d.
+public struct Conv2dGeometry: Hashable, Sendable {
+    public var batch: Int
+    public var inputChannels: Int
+    public var inputHeight: Int
+    public var inputWidth: Int
+    public var outputChannels: Int
+    public var kernelHeight: Int
+    public var kernelWidth: Int
+    public var strideHeight: Int
+    public var strideWidth: Int
+    public var paddingHeight: Int
+    public var paddingWidth: Int
+
+    public init(
+        batch: Int, inputChannels: Int, inputHeight: Int, inputWidth: Int,
+        outputChannels: Int, kernelHeight: Int, kernelWidth: Int,
+        strideHeight: Int = 1, strideWidth: Int = 1, paddingHeight: Int = 0, paddingWidth: Int = 0
+    ) {
+        self.batch = batch
+        self.inputChannels = inputChannels
+        self.inputHeight = inputHeight
+        self.inputWidth = inputWidth
+        self.outputChannels = outputChannels
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        self.strideHeight = strideHeight
+        self.strideWidth = strideWidth
+        self.paddingHeight = paddingHeight
+        self.paddingWidth = paddingWidth
+    }
+
+    /// floor((H + 2p - k) / s) + 1, as PyTorch.
+    public var outputHeight: Int { (inputHeight + 2 * paddingHeight - kernelHeight) / strideHeight + 1 }
+    public var outputWidth: Int { (inputWidth + 2 * paddingWidth - kernelWidth) / strideWidth + 1 }
+}
+
+/// Geometry of a 2-D transposed convolution, as torch.nn.ConvTranspose2d (groups = 1, dilation = 1).
+/// Output size: (H - 1)·s − 2p + k + outputPadding.
+public struct ConvTranspose2dGeometry: Hashable, Sendable {
+    public var batch: Int
+    public var inputChannels: Int
+    public var inputHeight: Int
+    public var inputWidth: Int
+    public var outputChannels: Int
+    public var kernelHeight: Int
+    public var kernelWidth: Int
+    public var strideHeight: Int
+    public var strideWidth: Int
+    public var paddingHeight: Int
+    public var paddingWidth: Int
+    public var outputPaddingHeight: Int
+    public var outputPaddingWidth: Int
+
+    public init(
+        batch: Int, inputChannels: Int, inputHeight: Int, inputWidth: Int,
+        outputChannels: Int, kernelHeight: Int, kernelWidth: Int,
+        strideHeight: Int = 1, strideWidth: Int = 1, paddingHeight: Int = 0, paddingWidth: Int = 0,
+        outputPaddingHeight: Int = 0, outputPaddingWidth: Int = 0
+    ) {
+        self.batch = batch
+        self.inputChannels = inputChannels
+        self.inputHeight = inputHeight
+        self.inputWidth = inputWidth
+        self.outputChannels = outputChannels
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        self.strideHeight = strideHeight
+        self.strideWidth = strideWidth
+        self.paddingHeight = paddingHeight
+        self.paddingWidth = paddingWidth
+        self.outputPaddingHeight = outputPaddingHeight
+        self.outputPaddingWidth = outputPaddingWidth
+    }
+
+    public var outputHeight: Int {
+        (inputHeight - 1) * strideHeight - 2 * paddingHeight + kernelHeight + outputPaddingHeight
+    }
+    public var outputWidth: Int {
+        (inputWidth - 1) * strideWidth - 2 * paddingWidth + kernelWidth + outputPaddingWidth
+    }
+}
+
+/// Which pooling: max, or average as torch's AvgPool2d with `count_include_pad` true (the default) or false.
+public enum PoolKind: Hashable, Sendable {
+    case max
+    case average(countIncludePadding: Bool)
+}
+
+/// Geometry of 2-D pooling (ceil_mode = false), as torch.nn.MaxPool2d / AvgPool2d.
+public struct Pool2dGeometry: Hashable, Sendable {
+    public var batch: Int
+    public var channels: Int
+    public var inputHeight: Int
+    public var inputWidth: Int
+    public var kernelHeight: Int
+    public var kernelWidth: Int
+    public var strideHeight: Int
+    public var strideWidth: Int
+    public var paddingHeight: Int
+    public var paddingWidth: Int
+
+    public init(
+        batch: Int, channels: Int, inputHeight: Int, inputWidth: Int,
+        kernelHeight: Int, kernelWidth: Int, strideHeight: Int, strideWidth: Int,
+        paddingHeight: Int = 0, paddingWidth: Int = 0
+    ) {
+        self.batch = batch
+        self.channels = channels
+        self.inputHeight = inputHeight
+        self.inputWidth = inputWidth
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        self.strideHeight = strideHeight
+        self.strideWidth = strideWidth
+        self.paddingHeight = paddingHeight
+        self.paddingWidth = paddingWidth
+    }
+
+    public var outputHeight: Int { (inputHeight + 2 * paddingHeight - kernelHeight) / strideHeight + 1 }
+    public var outputWidth: Int { (inputWidth + 2 * paddingWidth - kernelWidth) / strideWidth + 1 }
+}
+
+/// Max-pooling forward saves, per output element, the flat index (h·W + w) of the chosen input
+/// element within its (n, c) plane; backward scatters through it. Same meaning as PyTorch's indices.
+public typealias PoolIndices = UnsafeMutablePointer<Int32>
+
+/// Shape of a batch-norm call: `batch` × `channels` × `spatial` (H·W for 2-D, 1 for BatchNorm1d).
+public struct BatchNormGeometry: Hashable, Sendable {
+    public var batch: Int
+    public var channels: Int
+    public var spatial: Int
+    public init(batch: Int, channels: Int, spatial: Int) {
+        self.batch = batch
+        self.channels = channels
+        self.spatial = spatial
+    }
+}
+
+/// The kernels that ops call. Implementations must be safe to call from any thread.
+public protocol ComputeBackend: Sendable {
+    /// Row-major SGEMM: C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C.
+    /// `op(X)` is X or Xᵀ; lda/ldb/ldc are row strides of A, B, C as stored.
+    func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int)
+
+    /// `count` independent gemms; matrix i starts at a + i·strideA (likewise b, c).
+    func batchedGemm(
+        count: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int, strideA: Int,
+        b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int)
+
+    /// input [N, Cin, H, W], weight [Cout, Cin, kh, kw], bias [Cout] or nil → output [N, Cout, Ho, Wo].
+    func conv2dForward(
+        _ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>)
+    /// gradOutput [N, Cout, Ho, Wo], weight [Cout, Cin, kh, kw] → gradInput [N, Cin, H, W].
+    func conv2dBackwardData(
+        _ g: Conv2dGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        gradInput: UnsafeMutablePointer<Float>)
+    /// input [N, Cin, H, W], gradOutput [N, Cout, Ho, Wo] → gradWeight [Cout, Cin, kh, kw], gradBias [Cout] (if non-nil).
+    func conv2dBackwardWeights(
+        _ g: Conv2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+        gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?)
+
+    /// input [N, Cin, H, W], weight [Cin, Cout, kh, kw], bias [Cout] or nil → output [N, Cout, Ho, Wo].
+    func convTranspose2dForward(
+        _ g: ConvTranspose2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>)
+    /// gradOutput [N, Cout, Ho, Wo], weight [Cin, Cout, kh, kw] → gradInput [N, Cin, H, W].
+    func convTranspose2dBackwardData(
+        _ g: ConvTranspose2dGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        gradInput: UnsafeMutablePointer<Float>)
+    /// input [N, Cin, H, W], gradOutput [N, Cout, Ho, Wo] → gradWeight [Cin, Cout, kh, kw], gradBias [Cout] (if non-nil).
+    func convTranspose2dBackwardWeights(
+        _ g: ConvTranspose2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+        gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?)
+
+    /// input [N, C, H, W] → output [N, C, Ho, Wo]. For `.max`, `indices` (N·C·Ho·Wo) must be non-nil
+    /// and receives the argmax positions; for averages it is ignored.
+    func pool2dForward(
+        _ g: Pool2dGeometry, kind: PoolKind, input: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, indices: PoolIndices?)
+    /// gradOutput [N, C, Ho, Wo] → gradInput [N, C, H, W] (overwritten).
+    func pool2dBackward(
+        _ g: Pool2dGeometry, kind: PoolKind, gradOutput: UnsafePointer<Float>,
+        indices: UnsafePointer<Int32>?, gradInput: UnsafeMutablePointer<Float>)
+
+    /// Training-mode batch norm with batch statistics. input/output [N, C, S]; gamma, beta [C].
+    /// Writes the batch mean and the *biased* batch variance (divide by N·S) to mean/variance [C].
+    func batchNormForwardTraining(
+        _ g: BatchNormGeometry, input: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+        beta: UnsafePointer<Float>, epsilon: Float, output: UnsafeMutablePointer<Float>,
+        mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>)
+    /// Eval-mode batch norm with given statistics (running mean and variance).
+    func batchNormForwardInference(
+        _ g: BatchNormGeometry, input: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+        beta: UnsafePointer<Float>, mean: UnsafePointer<Float>, variance: UnsafePointer<Float>,
+        epsilon: Float, output: UnsafeMutablePointer<Float>)
+    /// Backward of training-mode batch norm (statistics depend on the input), given the mean and
+    /// biased variance that the forward saved. Writes gradInput [N, C, S], gradGamma, gradBeta [C].
+    func batchNormBackward(
+        _ g: BatchNormGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+        gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>, variance: UnsafePointer<Float>,
+        epsilon: Float, gradInput: UnsafeMutablePointer<Float>,
+        gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>)
+}
