@@ -1,0 +1,116 @@
+import NFMKernels
+
+// Convolution and transposed convolution through the backend (oneDNN in production). Forward,
+// backward-data and backward-weights are each one kernel call; nothing is materialised in Swift.
+
+/// 2-D convolution as torch.nn.functional.conv2d (groups 1, dilation 1):
+/// x [N, Cin, H, W], weight [Cout, Cin, kh, kw], bias [Cout] → [N, Cout, Ho, Wo].
+public func conv2d(
+    _ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0
+) -> Tensor {
+    precondition(x.rank == 4 && weight.rank == 4, "conv2d: input \(x.shape) and weight \(weight.shape) must both be rank 4")
+    precondition(
+        x.shape[1] == weight.shape[1],
+        "conv2d: input \(x.shape) has \(x.shape[1]) channels but weight \(weight.shape) expects \(weight.shape[1])")
+    if let bias { precondition(bias.shape == [weight.shape[0]], "conv2d: bias \(bias.shape) does not match weight \(weight.shape)") }
+    let geometry = Conv2dGeometry(
+        batch: x.shape[0], inputChannels: x.shape[1], inputHeight: x.shape[2], inputWidth: x.shape[3],
+        outputChannels: weight.shape[0], kernelHeight: weight.shape[2], kernelWidth: weight.shape[3],
+        strideHeight: stride, strideWidth: stride, paddingHeight: padding, paddingWidth: padding)
+    precondition(
+        geometry.outputHeight > 0 && geometry.outputWidth > 0,
+        "conv2d: input \(x.shape) is smaller than kernel \(weight.shape) with padding \(padding)")
+    let (input, w) = (x.detached(), weight.detached())
+    let result = Tensor.build([geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth]) { out in
+        Kernels.backend.conv2dForward(
+            geometry, input: input.storage.pointer, weight: w.storage.pointer,
+            bias: bias?.storage.pointer, output: out.baseAddress!)
+        withExtendedLifetime(bias) {}
+    }
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    let (needInput, needWeight, biasShape) = (x.requiresGradient, weight.requiresGradient, bias?.shape)
+    return result.recorded("conv2d", inputs: inputs) { g in
+        var gradInput: Tensor? = nil
+        if needInput {
+            gradInput = Tensor.build(input.shape) { out in
+                Kernels.backend.conv2dBackwardData(geometry, gradOutput: g.storage.pointer, weight: w.storage.pointer, gradInput: out.baseAddress!)
+            }
+        }
+        var gradWeight = Tensor(zeros: [])
+        var gradBias: Tensor? = biasShape.map { Tensor(zeros: $0) }
+        if needWeight || gradBias != nil {
+            gradWeight = Tensor(zeros: w.shape)
+            gradWeight.withUnsafeMutableBufferPointer { gw in
+                if gradBias != nil {
+                    gradBias!.withUnsafeMutableBufferPointer { gb in
+                        Kernels.backend.conv2dBackwardWeights(
+                            geometry, input: input.storage.pointer, gradOutput: g.storage.pointer,
+                            gradWeight: gw.baseAddress!, gradBias: gb.baseAddress!)
+                    }
+                } else {
+                    Kernels.backend.conv2dBackwardWeights(
+                        geometry, input: input.storage.pointer, gradOutput: g.storage.pointer,
+                        gradWeight: gw.baseAddress!, gradBias: nil)
+                }
+            }
+        }
+        var grads: [Tensor?] = [gradInput, needWeight ? gradWeight : nil]
+        if biasShape != nil { grads.append(gradBias) }
+        return grads
+    }
+}
+
+/// 2-D transposed convolution as torch.nn.functional.conv_transpose2d (groups 1, dilation 1):
+/// x [N, Cin, H, W], weight [Cin, Cout, kh, kw], bias [Cout] → [N, Cout, (H−1)s − 2p + k + outputPadding, …].
+public func convTranspose2d(
+    _ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0, outputPadding: Int = 0
+) -> Tensor {
+    precondition(x.rank == 4 && weight.rank == 4, "convTranspose2d: input \(x.shape) and weight \(weight.shape) must both be rank 4")
+    precondition(
+        x.shape[1] == weight.shape[0],
+        "convTranspose2d: input \(x.shape) has \(x.shape[1]) channels but weight \(weight.shape) expects \(weight.shape[0])")
+    precondition(outputPadding < stride, "convTranspose2d: outputPadding \(outputPadding) must be smaller than stride \(stride)")
+    if let bias { precondition(bias.shape == [weight.shape[1]], "convTranspose2d: bias \(bias.shape) does not match weight \(weight.shape)") }
+    let geometry = ConvTranspose2dGeometry(
+        batch: x.shape[0], inputChannels: x.shape[1], inputHeight: x.shape[2], inputWidth: x.shape[3],
+        outputChannels: weight.shape[1], kernelHeight: weight.shape[2], kernelWidth: weight.shape[3],
+        strideHeight: stride, strideWidth: stride, paddingHeight: padding, paddingWidth: padding,
+        outputPaddingHeight: outputPadding, outputPaddingWidth: outputPadding)
+    precondition(geometry.outputHeight > 0 && geometry.outputWidth > 0, "convTranspose2d: empty output for input \(x.shape) and weight \(weight.shape)")
+    let (input, w) = (x.detached(), weight.detached())
+    let result = Tensor.build([geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth]) { out in
+        Kernels.backend.convTranspose2dForward(
+            geometry, input: input.storage.pointer, weight: w.storage.pointer,
+            bias: bias?.storage.pointer, output: out.baseAddress!)
+        withExtendedLifetime(bias) {}
+    }
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    let (needInput, needWeight, biasShape) = (x.requiresGradient, weight.requiresGradient, bias?.shape)
+    return result.recorded("convTranspose2d", inputs: inputs) { g in
+        var gradInput: Tensor? = nil
+        if needInput {
+            gradInput = Tensor.build(input.shape) { out in
+                Kernels.backend.convTranspose2dBackwardData(
+                    geometry, gradOutput: g.storage.pointer, weight: w.storage.pointer, gradInput: out.baseAddress!)
+            }
+        }
+        var gradWeight = Tensor(zeros: w.shape)
+        var gradBias: Tensor? = biasShape.map { Tensor(zeros: $0) }
+        gradWeight.withUnsafeMutableBufferPointer { gw in
+            if gradBias != nil {
+                gradBias!.withUnsafeMutableBufferPointer { gb in
+                    Kernels.backend.convTranspose2dBackwardWeights(
+                        geometry, input: input.storage.pointer, gradOutput: g.storage.pointer,
+                        gradWeight: gw.baseAddress!, gradBias: gb.baseAddress!)
+                }
+            } else {
+                Kernels.backend.convTranspose2dBackwardWeights(
+                    geometry, input: input.storage.pointer, gradOutput: g.storage.pointer,
+                    gradWeight: gw.baseAddress!, gradBias: nil)
+            }
+        }
+        var grads: [Tensor?] = [gradInput, needWeight ? gradWeight : nil]
+        if biasShape != nil { grads.append(gradBias) }
+        return grads
+    }
+}
