@@ -17,6 +17,8 @@ let package = Package(
         .target(name: "NFMKernels", dependencies: ["CDNNL"]),
         // Tensor, ops and define-by-run reverse-mode autodiff.
         .target(name: "NFMTensor", dependencies: ["NFMKernels"]),
+        // Module, parameters and buffers keyed as in PyTorch, layers, initialisers.
+        .target(name: "NFMNN", dependencies: ["NFMTensor"]),
         // safetensors, PNG, gzip, image grids. Works on raw buffers, so it needs no Tensor.
         .target(name: "NFMIO", dependencies: ["CPNG", "CZlib"]),
         // Progress, metrics (CSV/JSONL) and learning-curve PNGs.
@@ -26,6 +28,7 @@ let package = Package(
 
         .testTarget(name: "NFMKernelsTests", dependencies: ["NFMKernels"]),
         .testTarget(name: "NFMTensorTests", dependencies: ["NFMTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NFMNNTests", dependencies: ["NFMNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NFMIOTests", dependencies: ["NFMIO"]),
         .testTarget(name: "NFMLogTests", dependencies: ["NFMLog"]),
         .testTarget(name: "EnvsTests", dependencies: ["Envs"], resources: [.copy("Fixtures")]),

@@ -1,0 +1,277 @@
+import NFMTensor
+
+/// A neural-network building block that owns parameters, buffers and child modules, named exactly
+/// as PyTorch's `state_dict` names them (MLX Swift's `Module`, with PyTorch keys).
+///
+/// Subclasses declare parameters with `@ParameterInfo`, buffers with `@BufferInfo`, and children as
+/// ordinary stored properties (a `Module`, an optional one, or an array of them, which gets the
+/// keys `.0`, `.1`, …). Keys are the property names unless a wrapper gives another `key`. As in
+/// torch, a module's own parameters come first, then its buffers, then its children in declaration
+/// order; that order is the parameter order optimizers number their state by.
+open class Module {
+    /// True in training mode (batch statistics, dropout on); false after `eval()`.
+    public private(set) var isTraining = true
+
+    /// Creates a module in training mode.
+    public init() {}
+
+    /// Switches this module and every descendant to training mode (torch's `train()`).
+    public func train() { setTraining(true) }
+
+    /// Switches this module and every descendant to evaluation mode (torch's `eval()`).
+    public func eval() { setTraining(false) }
+
+    private func setTraining(_ training: Bool) {
+        isTraining = training
+        for (_, child) in children() { child.setTraining(training) }
+    }
+
+    // MARK: Reflection
+
+    /// The direct children with their keys, in declaration order.
+    public func children() -> [(key: String, module: Module)] {
+        var result: [(String, Module)] = []
+        for (label, value) in storedProperties() {
+            switch value {
+            case let info as ModuleInfoSlot:
+                if let module = info.anyModule { result.append((info.key ?? label, module)) }
+            case let module as Module:
+                result.append((label, module))
+            case let modules as [Module]:
+                for (index, module) in modules.enumerated() { result.append(("\(label).\(index)", module)) }
+            default:
+                if let module = (value as? OptionalModule)?.wrappedModule { result.append((label, module)) }
+            }
+        }
+        return result
+    }
+
+    /// This module's own parameter and buffer slots (not its children's), in declaration order.
+    func ownSlots() -> [(key: String, slot: TensorSlot)] {
+        storedProperties().compactMap { label, value in
+            guard let slot = value as? TensorSlot else { return nil }
+            return (slot.key ?? label, slot)
+        }
+    }
+
+    /// Stored properties of the whole class chain, base class first, with the `_` that property
+    /// wrappers add removed from labels.
+    private func storedProperties() -> [(String, Any)] {
+        var mirrors: [Mirror] = []
+        var mirror: Mirror? = Mirror(reflecting: self)
+        while let current = mirror {
+            mirrors.append(current)
+            mirror = current.superclassMirror
+        }
+        return mirrors.reversed().flatMap { mirror in
+            mirror.children.compactMap { child -> (String, Any)? in
+                guard var label = child.label, label != "isTraining" else { return nil }
+                if label.hasPrefix("_") { label.removeFirst() }
+                return (label, child.value)
+            }
+        }
+    }
+
+    /// Every slot in the tree with its dotted key, in PyTorch's state_dict order.
+    func allSlots(prefix: String = "") -> [(key: String, slot: TensorSlot)] {
+        let own = ownSlots().map { (prefix + $0.key, $0.slot) }
+        let parameters = own.filter { $0.1.kind == .parameter }
+        let buffers = own.filter { $0.1.kind != .parameter }
+        return parameters + buffers + children().flatMap { $0.module.allSlots(prefix: prefix + $0.key + ".") }
+    }
+
+    // MARK: Parameters
+
+    /// Every parameter (not buffers) with its dotted name, in torch's `named_parameters()` order.
+    public func namedParameters() -> [(name: String, tensor: Tensor)] {
+        allSlots().compactMap { key, slot in
+            guard slot.kind == .parameter, let tensor = slot.tensor else { return nil }
+            return (key, tensor)
+        }
+    }
+
+    /// The number of scalar parameters.
+    public var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.tensor.scalarCount } }
+
+    /// Replaces parameters by name; every name must exist and keep its shape.
+    public func update(parameters: [String: Tensor]) {
+        for (key, slot) in allSlots() where slot.kind == .parameter {
+            guard let value = parameters[key] else { continue }
+            precondition(
+                slot.tensor?.shape == value.shape,
+                "update(parameters:): '\(key)' has shape \(slot.tensor?.shape ?? []), new value \(value.shape)")
+            slot.tensor = value
+        }
+    }
+}
+
+/// A module that maps one tensor to one tensor (MLX Swift's `UnaryLayer`).
+public protocol UnaryLayer: Module {
+    /// Applies the layer.
+    func callAsFunction(_ x: Tensor) -> Tensor
+}
+
+// MARK: Property wrappers
+
+/// What a slot holds: a trained parameter, a float buffer (running statistics), or an integer
+/// counter buffer (torch's int64 `num_batches_tracked`).
+public enum SlotKind: Sendable {
+    /// Trained by the optimizer.
+    case parameter
+    /// Saved and loaded, not trained.
+    case buffer
+    /// An int64 scalar buffer.
+    case counter
+}
+
+/// Type-erased access to a parameter or buffer wrapper.
+protocol TensorSlot: AnyObject {
+    var key: String? { get }
+    var kind: SlotKind { get }
+    var tensor: Tensor? { get set }
+}
+
+/// `Tensor` or `Tensor?`, so that one wrapper serves required and optional parameters (a Linear without bias).
+public protocol TensorSlotValue {
+    /// The wrapped tensor, if any.
+    var slotTensor: Tensor? { get }
+    /// Wraps a tensor.
+    init(slotTensor: Tensor?)
+}
+
+extension Tensor: TensorSlotValue {
+    /// The tensor itself.
+    public var slotTensor: Tensor? { self }
+    /// Unwraps; a required parameter cannot be removed.
+    public init(slotTensor: Tensor?) {
+        guard let slotTensor else { preconditionFailure("a required parameter or buffer cannot be set to nil") }
+        self = slotTensor
+    }
+}
+
+extension Optional: TensorSlotValue where Wrapped == Tensor {
+    /// The optional tensor.
+    public var slotTensor: Tensor? { self }
+    /// Wraps an optional tensor.
+    public init(slotTensor: Tensor?) { self = slotTensor }
+}
+
+/// Declares a trained parameter of a `Module`, saved under the property name or `key`.
+@propertyWrapper
+public final class ParameterInfo<Value: TensorSlotValue>: TensorSlot {
+    private var value: Value?
+    let key: String?
+    var kind: SlotKind { .parameter }
+
+    /// The parameter; set it in the module's initialiser before first use.
+    public var wrappedValue: Value {
+        get {
+            guard let value else { preconditionFailure("parameter '\(key ?? "?")' read before it was set") }
+            return value
+        }
+        set { value = newValue }
+    }
+
+    var tensor: Tensor? {
+        get { value?.slotTensor }
+        set { value = Value(slotTensor: newValue) }
+    }
+
+    /// A parameter saved under the property name, or under `key` (a PyTorch name) if given; the
+    /// module's initialiser assigns its value.
+    public init(key: String? = nil) { self.key = key }
+
+    /// A parameter with an initial value.
+    public init(wrappedValue: Value, key: String? = nil) {
+        self.value = wrappedValue
+        self.key = key
+    }
+}
+
+/// Declares a buffer of a `Module` (saved, not trained), such as batch norm's running statistics.
+@propertyWrapper
+public final class BufferInfo<Value: TensorSlotValue>: TensorSlot {
+    private var value: Value?
+    let key: String?
+    var kind: SlotKind { .buffer }
+
+    /// The buffer; set it in the module's initialiser before first use.
+    public var wrappedValue: Value {
+        get {
+            guard let value else { preconditionFailure("buffer '\(key ?? "?")' read before it was set") }
+            return value
+        }
+        set { value = newValue }
+    }
+
+    var tensor: Tensor? {
+        get { value?.slotTensor }
+        set { value = Value(slotTensor: newValue) }
+    }
+
+    /// A buffer saved under the property name, or under `key` (a PyTorch name) if given; the
+    /// module's initialiser assigns its value.
+    public init(key: String? = nil) { self.key = key }
+
+    /// A buffer with an initial value.
+    public init(wrappedValue: Value, key: String? = nil) {
+        self.value = wrappedValue
+        self.key = key
+    }
+}
+
+/// Declares an integer counter buffer, saved as an int64 scalar (torch's `num_batches_tracked`).
+@propertyWrapper
+public final class CounterInfo: TensorSlot {
+    /// The count.
+    public var wrappedValue: Int = 0
+    let key: String?
+    var kind: SlotKind { .counter }
+    var tensor: Tensor? {
+        get { Tensor(Float(wrappedValue)) }
+        set { wrappedValue = Int(newValue?.item ?? 0) }
+    }
+
+    /// A counter starting at 0, saved under the property name or `key`.
+    public init(key: String? = nil) { self.key = key }
+
+    /// A counter saved under the property name, or under `key` if given.
+    public init(wrappedValue: Int, key: String? = nil) {
+        self.wrappedValue = wrappedValue
+        self.key = key
+    }
+}
+
+protocol ModuleInfoSlot {
+    var key: String? { get }
+    var anyModule: Module? { get }
+}
+
+/// Declares a child module saved under `key` instead of its property name (for PyTorch names
+/// that are not Swift-style, e.g. `@ModuleInfo(key: "conv1") var firstConvolution`).
+@propertyWrapper
+public final class ModuleInfo<Value>: ModuleInfoSlot {
+    /// The child module (or optional module).
+    public var wrappedValue: Value
+    let key: String?
+    var anyModule: Module? { (wrappedValue as? Module) ?? (wrappedValue as? OptionalModule)?.wrappedModule }
+
+    /// A child saved under `key`.
+    public init(wrappedValue: Value, key: String? = nil) {
+        self.wrappedValue = wrappedValue
+        self.key = key
+    }
+}
+
+protocol OptionalModule {
+    var wrappedModule: Module? { get }
+}
+
+extension Optional: OptionalModule {
+    var wrappedModule: Module? {
+        switch self {
+        case .some(let value): return value as? Module
+        case .none: return nil
+        }
+    }
+}
