@@ -34,7 +34,9 @@ open class Module {
         for (label, value) in storedProperties() {
             switch value {
             case let info as ModuleInfoSlot:
-                if let module = info.anyModule { result.append((info.key ?? label, module)) }
+                let key = info.key ?? label
+                if let module = info.anyModule { result.append((key, module)) }
+                for (index, module) in info.anyModules.enumerated() { result.append(("\(key).\(index)", module)) }
             case let module as Module:
                 result.append((label, module))
             case let modules as [Module]:
@@ -47,6 +49,7 @@ open class Module {
     }
 
     /// This module's own parameter and buffer slots (not its children's), in declaration order.
+    /// Overridden by containers whose keys are bare indices (`ParameterList`).
     func ownSlots() -> [(key: String, slot: TensorSlot)] {
         storedProperties().compactMap { label, value in
             guard let slot = value as? TensorSlot else { return nil }
@@ -245,20 +248,35 @@ public final class CounterInfo: TensorSlot {
 protocol ModuleInfoSlot {
     var key: String? { get }
     var anyModule: Module? { get }
+    var anyModules: [Module] { get }
 }
 
-/// Declares a child module saved under `key` instead of its property name (for PyTorch names
-/// that are not Swift-style, e.g. `@ModuleInfo(key: "conv1") var firstConvolution`).
+/// Declares a child module (or an array of modules, keyed `key.0`, `key.1`, …) saved under `key`
+/// instead of its property name, for PyTorch names that are not Swift-style
+/// (e.g. `@ModuleInfo(key: "query_layers") var queryLayers: [Conv2d]`).
 @propertyWrapper
 public final class ModuleInfo<Value>: ModuleInfoSlot {
-    /// The child module (or optional module).
-    public var wrappedValue: Value
+    private var value: Value?
     let key: String?
-    var anyModule: Module? { (wrappedValue as? Module) ?? (wrappedValue as? OptionalModule)?.wrappedModule }
+
+    /// The child module (or modules); set it in the module's initialiser before first use.
+    public var wrappedValue: Value {
+        get {
+            guard let value else { preconditionFailure("module '\(key ?? "?")' read before it was set") }
+            return value
+        }
+        set { value = newValue }
+    }
+
+    var anyModule: Module? { value.flatMap { ($0 as? Module) ?? ($0 as? OptionalModule)?.wrappedModule } }
+    var anyModules: [Module] { (value as? [Module]) ?? [] }
+
+    /// A child saved under `key`; the module's initialiser assigns it.
+    public init(key: String? = nil) { self.key = key }
 
     /// A child saved under `key`.
     public init(wrappedValue: Value, key: String? = nil) {
-        self.wrappedValue = wrappedValue
+        self.value = wrappedValue
         self.key = key
     }
 }

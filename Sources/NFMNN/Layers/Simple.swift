@@ -83,3 +83,27 @@ public final class Flatten: Module, UnaryLayer {
     /// [N, …] → [N, product of the rest].
     public func callAsFunction(_ x: Tensor) -> Tensor { x.flattened(fromAxis: 1) }
 }
+
+/// Parameters keyed by bare index `0`, `1`, …, as torch.nn.ParameterList.
+public final class ParameterList: Module {
+    private let slots: [ParameterInfo<Tensor>]
+
+    /// A list holding `parameters`.
+    public init(_ parameters: [Tensor]) {
+        slots = parameters.map { ParameterInfo(wrappedValue: $0) }
+        super.init()
+    }
+
+    override func ownSlots() -> [(key: String, slot: TensorSlot)] {
+        slots.enumerated().map { ("\($0.offset)", $0.element) }
+    }
+
+    /// The number of parameters.
+    public var count: Int { slots.count }
+
+    /// The parameter at `index`.
+    public subscript(index: Int) -> Tensor {
+        get { slots[index].wrappedValue }
+        set { slots[index].wrappedValue = newValue }
+    }
+}
