@@ -143,11 +143,10 @@ public func gradients(of output: Tensor, withRespectTo inputs: [Tensor], seed: T
             if !targets.contains(ObjectIdentifier(node)) { node.gradient = nil }
         }
     }
-    return inputs.map { input in
-        guard let node = input.node else { return nil }
-        defer { node.gradient = nil }
-        return node.gradient
-    }
+    // Read every result before clearing, so that an input listed twice gets its gradient twice.
+    let results = inputs.map { $0.node?.gradient }
+    for input in inputs { input.node?.gradient = nil }
+    return results
 }
 
 /// Evaluates `function` at `points` made differentiable and returns its (scalar) value together

@@ -33,6 +33,14 @@ final class AutodiffTests: XCTestCase {
         XCTAssertNil(grads[1])
     }
 
+    func testAnInputListedTwiceGetsItsGradientBothTimes() {
+        // As torch.autograd.grad(y, [x, x]).
+        let x = Tensor([1, 2]).requiringGradient()
+        let grads = gradients(of: (x * 3).sum(), withRespectTo: [x, x])
+        XCTAssertEqual(grads[0]?.scalars, [3, 3])
+        XCTAssertEqual(grads[1]?.scalars, [3, 3])
+    }
+
     func testBackwardOverAHundredThousandNodesDoesNotOverflowTheStack() {
         let x = Tensor([1]).requiringGradient()
         var y = x
