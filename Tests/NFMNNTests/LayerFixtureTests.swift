@@ -141,7 +141,8 @@ final class LayerFixtureTests: XCTestCase {
             let (module, apply) = try layerCase.loadedLayer()
             for input in layerCase.inputs.dropLast() { _ = apply(input) }
             let parameters = module.namedParameters()
-            module.update(parameters: Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, $0.tensor.requiringGradient()) }))
+            let differentiable = parameters.map { ($0.name, $0.tensor.requiringGradient()) }
+            module.update(parameters: Dictionary(uniqueKeysWithValues: differentiable))
             let leaves = module.namedParameters()
             let input = layerCase.inputs.last!.requiringGradient()
             let loss = (apply(input) * layerCase.seed).sum()

@@ -174,23 +174,23 @@ final class ModuleTests: XCTestCase {
         XCTAssertEqual(variance, bound * bound / 3, accuracy: 0.1 * bound * bound / 3, "\(message): variance")
     }
 
-    func testDefaultInitialisationMatchesTorchBounds() {
+    func testDefaultInitialisationMatchesTorchBounds() throws {
         var generator = SeededGenerator(seed: 2021)
         let linear = Linear(400, 60, using: &generator)
         checkUniform(linear.weight, bound: 1 / Float(400).squareRoot(), "Linear weight")
-        checkUniform(try! XCTUnwrap(linear.bias), bound: 1 / Float(400).squareRoot(), "Linear bias")
+        checkUniform(try XCTUnwrap(linear.bias), bound: 1 / Float(400).squareRoot(), "Linear bias")
 
         let convolution = Conv2d(6, 40, kernelSize: 3, using: &generator)
         let convolutionBound = 1 / Float(6 * 3 * 3).squareRoot()
         checkUniform(convolution.weight, bound: convolutionBound, "Conv2d weight")
-        checkUniform(try! XCTUnwrap(convolution.bias), bound: convolutionBound, "Conv2d bias")
+        checkUniform(try XCTUnwrap(convolution.bias), bound: convolutionBound, "Conv2d bias")
 
         // torch's fan_in for a transposed convolution's [in, out, kh, kw] weight is out·kh·kw.
         let transposed = ConvTranspose2d(6, 40, kernelSize: 3, using: &generator)
         XCTAssertEqual(transposed.weight.shape, [6, 40, 3, 3])
         let transposedBound = 1 / Float(40 * 3 * 3).squareRoot()
         checkUniform(transposed.weight, bound: transposedBound, "ConvTranspose2d weight")
-        checkUniform(try! XCTUnwrap(transposed.bias), bound: transposedBound, "ConvTranspose2d bias")
+        checkUniform(try XCTUnwrap(transposed.bias), bound: transposedBound, "ConvTranspose2d bias")
 
         let norm = BatchNorm2d(4)
         XCTAssertEqual(norm.weight.scalars, [1, 1, 1, 1])
@@ -266,8 +266,9 @@ final class ModuleTests: XCTestCase {
     func testCounterLoadsFromInt64AndSavesAsInt64() throws {
         let norm = BatchNorm1d(2)
         var stateDict = norm.stateDict()
-        guard case .int64(0) = stateDict["num_batches_tracked"] else {
-            return XCTFail("num_batches_tracked should save as int64 0, got \(String(describing: stateDict["num_batches_tracked"]))")
+        let saved = stateDict["num_batches_tracked"]
+        guard case .int64(0) = saved else {
+            return XCTFail("num_batches_tracked should save as int64 0, got \(String(describing: saved))")
         }
         stateDict["num_batches_tracked"] = .int64(9)
         try norm.load(stateDict: stateDict)
