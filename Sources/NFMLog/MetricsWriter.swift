@@ -1,0 +1,314 @@
+// Metrics of a run, written as they happen to two files in the run directory:
+//   metrics.csv    long format, one row per value: step,name,value,wall_time_s (for pandas, R, spreadsheets)
+//   metrics.jsonl  one JSON object per log call: {"step": 10, "train/loss": 0.5, "wall_time_s": ...}
+// Each call appends with one write(2) per file, so a crash loses nothing that was logged. Metric
+// names are namespaced as in cleanrl ("train/loss", "eval/accuracy", "rollout/episodic_return").
+
+import Foundation
+import NFMIO
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// One logged value of a metric.
+public struct MetricPoint: Sendable, Equatable {
+    /// The training step the value belongs to.
+    public var step: Int
+    /// The value (NaN when a non-finite value was logged and reloaded from JSON).
+    public var value: Double
+    /// Seconds since the Unix epoch when it was logged.
+    public var wallTime: Double
+
+    /// A point of a metric series.
+    public init(step: Int, value: Double, wallTime: Double) {
+        self.step = step
+        self.value = value
+        self.wallTime = wallTime
+    }
+}
+
+/// What went wrong writing or reloading metrics, with the file and the reason.
+public enum MetricsError: Error, CustomStringConvertible, LocalizedError, Sendable, Equatable {
+    /// A metrics file could not be opened or created.
+    case cannotOpen(path: String, reason: String)
+    /// Appending to a metrics file failed (e.g. the disk is full).
+    case writeFailed(path: String, reason: String)
+    /// A line of metrics.jsonl (1-based `line`) is not a valid record.
+    case corruptLine(path: String, line: Int, reason: String)
+
+    /// A sentence naming the file and the reason.
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let reason): return "cannot open metrics file \(path): \(reason)"
+        case .writeFailed(let path, let reason): return "cannot append to metrics file \(path): \(reason)"
+        case .corruptLine(let path, let line, let reason): return "\(path), line \(line): \(reason)"
+        }
+    }
+
+    /// Same as ``description``, for `localizedDescription`.
+    public var errorDescription: String? { description }
+}
+
+/// Writes metrics to `metrics.csv` and `metrics.jsonl` in a directory, and keeps every series in
+/// memory for plotting.
+///
+/// The names `step` and `wall_time_s` are reserved (they are columns and JSON keys). Values are
+/// written with full precision; in JSON a non-finite value is written as `null` (JSON has no NaN)
+/// and reloads as NaN, while the CSV keeps `nan`, `inf` and `-inf`. Not thread-safe.
+public final class MetricsWriter {
+    /// The directory holding the two files.
+    public let directory: String
+    /// Every metric's points in logging order, by name.
+    public private(set) var series: [String: [MetricPoint]] = [:]
+    /// The step of the latest log call (or of the last reloaded record), nil if none.
+    public private(set) var lastStep: Int?
+
+    private let clock: () -> Double
+    private var csvFile: AppendFile
+    private var jsonlFile: AppendFile
+
+    /// The CSV file's path.
+    public var csvPath: String { directory + "/metrics.csv" }
+    /// The JSONL file's path.
+    public var jsonlPath: String { directory + "/metrics.jsonl" }
+    /// The metric names, sorted.
+    public var names: [String] { series.keys.sorted() }
+
+    /// The CSV header line.
+    public static let csvHeader = "step,name,value,wall_time_s\n"
+
+    /// Opens the metrics files in `directory`, creating the directory if needed.
+    ///
+    /// - Parameters:
+    ///   - resume: false starts both files afresh (replacing any there). True reloads the series
+    ///     from an existing metrics.jsonl and appends after it, for a resumed run.
+    ///   - discardingStepsAfter: with `resume`, drops records with a larger step, e.g. those
+    ///     logged after the checkpoint the run resumes from, so that they are not logged twice.
+    ///   - clock: seconds since the Unix epoch, for `wall_time_s`; inject a fake for tests.
+    public init(
+        directory: String, resume: Bool = false, discardingStepsAfter: Int? = nil,
+        clock: @escaping () -> Double = { Date().timeIntervalSince1970 }
+    ) throws {
+        self.directory = directory
+        self.clock = clock
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw MetricsError.cannotOpen(path: directory, reason: "\(error.localizedDescription)")
+        }
+        let csvPath = directory + "/metrics.csv"
+        let jsonlPath = directory + "/metrics.jsonl"
+
+        var records: [Record] = []
+        if resume && FileManager.default.fileExists(atPath: jsonlPath) {
+            records = try Self.loadRecords(path: jsonlPath)
+            if let limit = discardingStepsAfter { records.removeAll { $0.step > limit } }
+        }
+        // Start from a clean state: on resume both files are rewritten from the reloaded records
+        // (atomically), which also drops a line torn by a crash and any discarded steps, and
+        // regenerates the CSV so that the two files agree.
+        var csv = Self.csvHeader
+        var jsonl = ""
+        for record in records {
+            csv += Self.csvRows(record)
+            jsonl += Self.jsonLine(record)
+        }
+        try AtomicFile.write(csv, to: csvPath)
+        try AtomicFile.write(jsonl, to: jsonlPath)
+        csvFile = try AppendFile(path: csvPath)
+        jsonlFile = try AppendFile(path: jsonlPath)
+        for record in records { remember(record) }
+    }
+
+    /// Logs `values` (metric name → value) for `step`: appends to both files and to ``series``.
+    /// An empty dictionary does nothing.
+    public func log(step: Int, values: [String: Double]) throws {
+        guard !values.isEmpty else { return }
+        for name in values.keys {
+            precondition(!name.isEmpty && name != "step" && name != "wall_time_s", "MetricsWriter: metric name \"\(name)\" is reserved or empty")
+        }
+        let record = Record(step: step, wallTime: clock(), values: values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        try csvFile.append(Self.csvRows(record))
+        try jsonlFile.append(Self.jsonLine(record))
+        remember(record)
+    }
+
+    /// The points of the metric called `name` (empty if never logged).
+    public func points(of name: String) -> [MetricPoint] { series[name] ?? [] }
+
+    private func remember(_ record: Record) {
+        for (name, value) in record.values {
+            series[name, default: []].append(MetricPoint(step: record.step, value: value, wallTime: record.wallTime))
+        }
+        lastStep = record.step
+    }
+
+    // MARK: Plots
+
+    /// Metrics grouped for plotting: metrics whose names end in the same last component share a
+    /// chart (`train/loss` and `eval/loss` → "loss"), so that training and evaluation curves of one
+    /// quantity can be compared. Groups are sorted by name, and so are their members.
+    public func plotGroups() -> [(name: String, metrics: [String])] {
+        var groups: [String: [String]] = [:]
+        for name in names {
+            let leaf = name.split(separator: "/").last.map(String.init) ?? name
+            groups[leaf, default: []].append(name)
+        }
+        return groups.keys.sorted().map { (name: $0, metrics: groups[$0]!) }
+    }
+
+    /// Writes one PNG line chart per group of ``plotGroups()`` into `directory` (by default the
+    /// `plots` folder beside the metrics files), named after the group (`loss.png`), and returns
+    /// the paths written.
+    @discardableResult
+    public func writePlots(to directory: String? = nil) throws -> [String] {
+        let target = directory ?? self.directory + "/plots"
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        var written: [String] = []
+        for group in plotGroups() {
+            let lines = group.metrics.map { name in
+                PlotSeries(name: name, points: points(of: name).map { (x: Double($0.step), y: $0.value) })
+            }
+            let plot = LinePlot(title: group.name, xLabel: "step", yLabel: group.name, series: lines)
+            let path = target + "/" + Self.fileName(for: group.name) + ".png"
+            try plot.write(to: path)
+            written.append(path)
+        }
+        return written
+    }
+
+    /// A file-system-safe name: letters, digits, '.', '-' and '_' kept, anything else '_'.
+    static func fileName(for name: String) -> String {
+        let safe = String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" })
+        return safe.isEmpty || safe.hasPrefix(".") ? "_" + safe : safe
+    }
+
+    // MARK: Reloading
+
+    /// Reloads every series from the `metrics.jsonl` in `directory`, without opening it for writing.
+    public static func load(directory: String) throws -> [String: [MetricPoint]] {
+        var series: [String: [MetricPoint]] = [:]
+        for record in try loadRecords(path: directory + "/metrics.jsonl") {
+            for (name, value) in record.values {
+                series[name, default: []].append(MetricPoint(step: record.step, value: value, wallTime: record.wallTime))
+            }
+        }
+        return series
+    }
+
+    /// One log call.
+    struct Record {
+        var step: Int
+        var wallTime: Double
+        var values: [(String, Double)]
+    }
+
+    /// Parses metrics.jsonl. A last line without its newline was torn by a crash mid-write and is
+    /// dropped; any other invalid line is an error, since silently losing data is worse.
+    static func loadRecords(path: String) throws -> [Record] {
+        let bytes: [UInt8]
+        do {
+            bytes = try AtomicFile.readBytes(contentsOf: path)
+        } catch {
+            throw MetricsError.cannotOpen(path: path, reason: "\(error)")
+        }
+        var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        if lines.last?.isEmpty == true {
+            lines.removeLast()
+        } else if !lines.isEmpty {
+            lines.removeLast()  // torn final line
+        }
+        var records: [Record] = []
+        for (index, line) in lines.enumerated() where !line.isEmpty {
+            func corrupt(_ reason: String) -> MetricsError { .corruptLine(path: path, line: index + 1, reason: reason) }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                throw corrupt("not a JSON object")
+            }
+            guard let step = (object["step"] as? NSNumber).map({ $0.intValue }) else { throw corrupt("no integer \"step\"") }
+            let wallTime = (object["wall_time_s"] as? NSNumber)?.doubleValue ?? .nan
+            var values: [(String, Double)] = []
+            for (key, value) in object where key != "step" && key != "wall_time_s" {
+                if let number = value as? NSNumber {
+                    values.append((key, number.doubleValue))
+                } else if value is NSNull {
+                    values.append((key, .nan))
+                } else {
+                    throw corrupt("value of \"\(key)\" is not a number")
+                }
+            }
+            records.append(Record(step: step, wallTime: wallTime, values: values.sorted { $0.0 < $1.0 }))
+        }
+        return records
+    }
+
+    // MARK: Formats
+
+    /// The CSV rows of a record, one per value.
+    static func csvRows(_ record: Record) -> String {
+        let wallTime = String(format: "%.3f", record.wallTime)
+        return record.values.map { name, value in "\(record.step),\(csvField(name)),\(value),\(wallTime)\n" }.joined()
+    }
+
+    /// A record as one line of JSON: step first, then the metrics by name, then wall_time_s.
+    static func jsonLine(_ record: Record) -> String {
+        var parts = ["\"step\": \(record.step)"]
+        for (name, value) in record.values { parts.append("\(jsonString(name)): \(value.isFinite ? "\(value)" : "null")") }
+        parts.append("\"wall_time_s\": " + String(format: "%.3f", record.wallTime))
+        return "{" + parts.joined(separator: ", ") + "}\n"
+    }
+
+    /// A CSV field, quoted (RFC 4180) only when it contains a comma, quote or line break.
+    static func csvField(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// `text` as a JSON string literal.
+    static func jsonString(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+}
+
+/// A file opened for appending; each ``append(_:)`` is one write(2), so nothing waits in a buffer.
+final class AppendFile {
+    let path: String
+    private let descriptor: Int32
+
+    init(path: String) throws {
+        self.path = path
+        descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        if descriptor < 0 { throw MetricsError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+    }
+
+    deinit { close(descriptor) }
+
+    func append(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw MetricsError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+            }
+            offset += written
+        }
+    }
+}
