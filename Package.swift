@@ -21,6 +21,7 @@ let package = Package(
         .target(name: "NFMIO", dependencies: ["CPNG", "CZlib"]),
         // Progress, metrics (CSV/JSONL) and learning-curve PNGs.
         .target(name: "NFMLog", dependencies: ["NFMIO"]),
+        .target(name: "NFMOptimizers", dependencies: ["NFMTensor"]),
         // MinAtar-faithful gridworld games; no dependencies.
         .target(name: "Envs", path: "envs"),
 
@@ -28,6 +29,7 @@ let package = Package(
         .testTarget(name: "NFMTensorTests", dependencies: ["NFMTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NFMIOTests", dependencies: ["NFMIO"]),
         .testTarget(name: "NFMLogTests", dependencies: ["NFMLog"]),
+        .testTarget(name: "NFMOptimizersTests", dependencies: ["NFMOptimizers"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EnvsTests", dependencies: ["Envs"], resources: [.copy("Fixtures")]),
     ]
 )
