@@ -23,6 +23,7 @@ let package = Package(
         .target(name: "NFMIO", dependencies: ["CPNG", "CZlib"]),
         // Progress, metrics (CSV/JSONL) and learning-curve PNGs.
         .target(name: "NFMLog", dependencies: ["NFMIO"]),
+        .target(name: "NFMOptimizers", dependencies: ["NFMTensor"]),
         // MinAtar-faithful gridworld games; no dependencies.
         .target(name: "Envs", path: "envs"),
 
@@ -31,6 +32,7 @@ let package = Package(
         .testTarget(name: "NFMNNTests", dependencies: ["NFMNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NFMIOTests", dependencies: ["NFMIO"]),
         .testTarget(name: "NFMLogTests", dependencies: ["NFMLog"]),
+        .testTarget(name: "NFMOptimizersTests", dependencies: ["NFMOptimizers"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EnvsTests", dependencies: ["Envs"], resources: [.copy("Fixtures")]),
     ]
 )
