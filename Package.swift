@@ -18,12 +18,15 @@ let package = Package(
         // Tensor, ops and define-by-run reverse-mode autodiff.
         .target(name: "NFMTensor", dependencies: ["NFMKernels"]),
         // Module, parameters and buffers keyed as in PyTorch, layers, initialisers.
-        .target(name: "NFMNN", dependencies: ["NFMTensor"]),
+        .target(name: "NFMNN", dependencies: ["NFMTensor", "NFMIO"]),
         // safetensors, PNG, gzip, image grids. Works on raw buffers, so it needs no Tensor.
         .target(name: "NFMIO", dependencies: ["CPNG", "CZlib"]),
         // Progress, metrics (CSV/JSONL) and learning-curve PNGs.
         .target(name: "NFMLog", dependencies: ["NFMIO"]),
-        .target(name: "NFMOptimizers", dependencies: ["NFMTensor"]),
+        // SGD, Adam, AdamW, RMSprop, clipping and schedules with torch.optim semantics.
+        .target(name: "NFMOptimizers", dependencies: ["NFMTensor", "NFMNN"]),
+        // The trainer: checkpoints, resume, NaN stop, Ctrl-C, progress and metrics around a program's step.
+        .target(name: "NFMTraining", dependencies: ["NFMNN", "NFMOptimizers", "NFMLog", "NFMIO"]),
         // MinAtar-faithful gridworld games; no dependencies.
         .target(name: "Envs", path: "envs"),
 
@@ -33,6 +36,7 @@ let package = Package(
         .testTarget(name: "NFMIOTests", dependencies: ["NFMIO"]),
         .testTarget(name: "NFMLogTests", dependencies: ["NFMLog"]),
         .testTarget(name: "NFMOptimizersTests", dependencies: ["NFMOptimizers"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NFMTrainingTests", dependencies: ["NFMTraining"]),
         .testTarget(name: "EnvsTests", dependencies: ["Envs"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -86,8 +86,13 @@ public final class ProgressBar {
     /// Records that `step` steps are done, with the latest `metrics` (shown in the given order),
     /// and prints if it is time to.
     public func update(step: Int, metrics: KeyValuePairs<String, Double> = [:]) {
+        update(step: step, metricList: metrics.map { (name: $0.key, value: $0.value) })
+    }
+
+    /// Like ``update(step:metrics:)``, with metrics computed at run time (shown in the given order).
+    public func update(step: Int, metricList metrics: [(name: String, value: Double)]) {
         self.step = step
-        if !metrics.isEmpty { self.metrics = metrics.map { (name: $0.key, value: $0.value) } }
+        if !metrics.isEmpty { self.metrics = metrics }
         let now = clock()
         if isInteractive {
             // Redrawing a terminal line costs a system call; 10 redraws a second are plenty.

@@ -96,14 +96,27 @@ open class Module {
     /// The number of scalar parameters.
     public var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.tensor.scalarCount } }
 
-    /// Replaces parameters by name; every name must exist and keep its shape.
+    /// Replaces parameters by name; every name must be a parameter and keep its shape.
     public func update(parameters: [String: Tensor]) {
+        var applied = 0
         for (key, slot) in allSlots() where slot.kind == .parameter {
             guard let value = parameters[key] else { continue }
             precondition(
                 slot.tensor?.shape == value.shape,
                 "update(parameters:): '\(key)' has shape \(slot.tensor?.shape ?? []), new value \(value.shape)")
             slot.tensor = value
+            applied += 1
+        }
+        precondition(
+            applied == parameters.count,
+            "update(parameters:): \(parameters.count - applied) names are not parameters of \(type(of: self))")
+    }
+
+    /// Calls `body` with each parameter's name and the parameter itself, uniquely held, so that an
+    /// optimizer can update it in place without copying its storage.
+    public func modifyParameters(_ body: (_ name: String, _ parameter: inout Tensor) -> Void) {
+        for (key, slot) in allSlots() where slot.kind == .parameter {
+            slot.modify { body(key, &$0) }
         }
     }
 }
@@ -132,6 +145,8 @@ protocol TensorSlot: AnyObject {
     var key: String? { get }
     var kind: SlotKind { get }
     var tensor: Tensor? { get set }
+    /// Lends the tensor to `body` as the only reference, so in-place updates need no copy.
+    func modify(_ body: (inout Tensor) -> Void)
 }
 
 /// `Tensor` or `Tensor?`, so that one wrapper serves required and optional parameters (a Linear without bias).
@@ -175,6 +190,13 @@ public final class ParameterInfo<Value: TensorSlotValue>: TensorSlot {
         set { value = newValue }
     }
 
+    func modify(_ body: (inout Tensor) -> Void) {
+        guard var tensor = value?.slotTensor else { return }
+        value = nil  // drop the wrapper's reference so that `tensor` is uniquely held
+        body(&tensor)
+        value = Value(slotTensor: tensor)
+    }
+
     var tensor: Tensor? {
         get { value?.slotTensor }
         set { value = Value(slotTensor: newValue) }
@@ -207,6 +229,13 @@ public final class BufferInfo<Value: TensorSlotValue>: TensorSlot {
         set { value = newValue }
     }
 
+    func modify(_ body: (inout Tensor) -> Void) {
+        guard var tensor = value?.slotTensor else { return }
+        value = nil  // drop the wrapper's reference so that `tensor` is uniquely held
+        body(&tensor)
+        value = Value(slotTensor: tensor)
+    }
+
     var tensor: Tensor? {
         get { value?.slotTensor }
         set { value = Value(slotTensor: newValue) }
@@ -233,6 +262,12 @@ public final class CounterInfo: TensorSlot {
     var tensor: Tensor? {
         get { Tensor(Float(wrappedValue)) }
         set { wrappedValue = Int(newValue?.item ?? 0) }
+    }
+
+    func modify(_ body: (inout Tensor) -> Void) {
+        var tensor = Tensor(Float(wrappedValue))
+        body(&tensor)
+        wrappedValue = Int(tensor.item)
     }
 
     /// A counter starting at 0, saved under the property name or `key`.
