@@ -341,9 +341,8 @@ public enum SafeTensors {
             throw .headerLengthExceedsFile(headerLength: headerLength, available: bytes.count - 8)
         }
         let headerEnd = 8 + Int(headerLength)
-        guard headerLength > 0, bytes[8] == UInt8(ascii: "{") else {
-            throw .headerNotObject(firstByte: headerLength > 0 ? bytes[8] : 0)
-        }
+        guard headerLength > 0 else { throw .headerNotJSON(offset: 8, reason: "the header is empty") }
+        guard bytes[8] == UInt8(ascii: "{") else { throw .headerNotObject(firstByte: bytes[8]) }
         let json: JSONValue
         do {
             json = try JSONParser.parse(Array(bytes[8..<headerEnd]))

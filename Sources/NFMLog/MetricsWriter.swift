@@ -300,15 +300,24 @@ final class AppendFile {
     deinit { close(descriptor) }
 
     func append(_ text: String) throws {
-        let bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw MetricsError.writeFailed(path: path, reason: String(cString: strerror(errno)))
-            }
-            offset += written
+        if let code = writeFully(descriptor, text) {
+            throw MetricsError.writeFailed(path: path, reason: String(cString: strerror(code)))
         }
     }
+}
+
+/// Writes all of `text` to `descriptor`, retrying short writes and interruptions. Returns nil on
+/// success or the `errno` of the failure.
+func writeFully(_ descriptor: Int32, _ text: String) -> Int32? {
+    let bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+        if written < 0 {
+            if errno == EINTR { continue }
+            return errno
+        }
+        offset += written
+    }
+    return nil
 }

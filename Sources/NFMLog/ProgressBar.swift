@@ -229,16 +229,8 @@ public final class ProgressBar {
 
     /// Writes `text` to standard error without buffering, so progress appears immediately.
     public static func writeToStandardError(_ text: String) {
-        let bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
-            if written <= 0 {
-                if written < 0 && errno == EINTR { continue }
-                return  // standard error is closed or broken; progress is not worth failing over
-            }
-            offset += written
-        }
+        // A closed or broken standard error is not worth failing a training run over.
+        _ = writeFully(STDERR_FILENO, text)
     }
 
     /// Seconds from an arbitrary start on a clock that never jumps (CLOCK_MONOTONIC).

@@ -49,6 +49,8 @@ public final class RunDirectory {
     public let name: String
     /// The directory path, `root/name`.
     public let path: String
+    /// Whether this run was reopened with `resume: true`.
+    public let isResumed: Bool
     /// Every output recorded so far, in recording order.
     public private(set) var outputs: [(path: String, description: String)] = []
 
@@ -59,6 +61,7 @@ public final class RunDirectory {
     public init(name: String, root: String = "runs", resume: Bool = false) throws {
         precondition(!name.isEmpty && !name.contains("/") && name != "." && name != "..", "RunDirectory: invalid run name \"\(name)\"")
         self.name = name
+        isResumed = resume
         path = root.isEmpty ? name : (root.hasSuffix("/") ? root + name : root + "/" + name)
         let manager = FileManager.default
         var isDirectory: ObjCBool = false
@@ -119,13 +122,14 @@ public final class RunDirectory {
         return target
     }
 
-    /// Opens the run's ``MetricsWriter`` in this directory and records both metrics files. For a
-    /// resumed run pass `resume: true` and the checkpoint's step as `discardingStepsAfter` (see
+    /// Opens the run's ``MetricsWriter`` in this directory and records both metrics files. A
+    /// resumed run (``isResumed``) reloads and appends to its metrics; pass the checkpoint's step
+    /// as `discardingStepsAfter` to drop values logged after it (see
     /// ``MetricsWriter/init(directory:resume:discardingStepsAfter:clock:)``).
     public func metricsWriter(
-        resume: Bool = false, discardingStepsAfter: Int? = nil, clock: @escaping () -> Double = { Date().timeIntervalSince1970 }
+        discardingStepsAfter: Int? = nil, clock: @escaping () -> Double = { Date().timeIntervalSince1970 }
     ) throws -> MetricsWriter {
-        let writer = try MetricsWriter(directory: path, resume: resume, discardingStepsAfter: discardingStepsAfter, clock: clock)
+        let writer = try MetricsWriter(directory: path, resume: isResumed, discardingStepsAfter: discardingStepsAfter, clock: clock)
         record(output: writer.csvPath, description: "metrics")
         record(output: writer.jsonlPath, description: "metrics")
         return writer

@@ -204,7 +204,7 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(
             decodeError(littleEndianBytes([UInt64(50)]) + Array("{}".utf8))?.description,
             "header length 50 (bytes 0-7) is larger than the 2 bytes that follow it; the file is truncated or corrupt")
-        XCTAssertEqual(decodeError(littleEndianBytes([UInt64(0)])), .headerNotObject(firstByte: 0))
+        XCTAssertEqual(decodeError(littleEndianBytes([UInt64(0)])), .headerNotJSON(offset: 8, reason: "the header is empty"))
         XCTAssertEqual(decodeError(safetensorsFile(header: "[]")), .headerNotObject(firstByte: UInt8(ascii: "[")))
     }
 

@@ -63,8 +63,18 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertThrowsError(try RunDirectory(name: "first", root: root)) { error in
             XCTAssertEqual(error as? RunDirectoryError, .alreadyExists(path: root + "/first"))
         }
+        let metrics = try run.metricsWriter(clock: { 0 })
+        for step in 1...4 { try metrics.log(step: step, values: ["train/loss": Double(step)]) }
+        XCTAssertFalse(run.isResumed)
+
+        // Resuming from a checkpoint at step 2 keeps the metrics up to it and appends after them.
         let resumed = try RunDirectory(name: "first", root: root, resume: true)
         XCTAssertEqual(resumed.path, run.path)
+        XCTAssertTrue(resumed.isResumed)
+        let resumedMetrics = try resumed.metricsWriter(discardingStepsAfter: 2, clock: { 0 })
+        XCTAssertEqual(resumedMetrics.points(of: "train/loss").map(\.step), [1, 2])
+        try resumedMetrics.log(step: 3, values: ["train/loss": 30])
+        XCTAssertEqual(try MetricsWriter.load(directory: run.path)["train/loss"]?.map(\.value), [1, 2, 30])
         XCTAssertThrowsError(try RunDirectory(name: "missing", root: root, resume: true)) { error in
             XCTAssertEqual(error as? RunDirectoryError, .notFound(path: root + "/missing"))
         }
