@@ -15,8 +15,9 @@ import NFMTensor
 ///
 /// As in torch, ε is added after dividing √v̂ by the bias correction, and scalar arithmetic (bias
 /// corrections, 1 − β) is done in double precision and rounded once to Float where it meets the
-/// tensors; hence `Double` hyper-parameters (with a Float β₂ = 0.999, 1 − β₂ would be off by 1.3e-5). State per parameter: `step`, `exp_avg`,
-/// `exp_avg_sq` and, with AMSGrad, `max_exp_avg_sq`.
+/// tensors; hence `Double` hyper-parameters (from a Float β₂ = 0.999, 1 − β₂ would be off by
+/// 1.3e-5 relative). State per parameter: `step`, `exp_avg`, `exp_avg_sq` and, with AMSGrad,
+/// `max_exp_avg_sq`.
 public class Adam: Optimizer {
     /// The step size.
     public var learningRate: Double
@@ -38,7 +39,10 @@ public class Adam: Optimizer {
         var exponentialAverageOfSquares: Tensor
         var maximumExponentialAverageOfSquares: Tensor?
 
-        init(step: Int, exponentialAverage: Tensor, exponentialAverageOfSquares: Tensor, maximumExponentialAverageOfSquares: Tensor?) {
+        init(
+            step: Int, exponentialAverage: Tensor, exponentialAverageOfSquares: Tensor,
+            maximumExponentialAverageOfSquares: Tensor?
+        ) {
             self.step = step
             self.exponentialAverage = exponentialAverage
             self.exponentialAverageOfSquares = exponentialAverageOfSquares
@@ -58,7 +62,10 @@ public class Adam: Optimizer {
             decoupledWeightDecay: false)
     }
 
-    init(learningRate: Double, betas: (Double, Double), epsilon: Double, weightDecay: Double, amsgrad: Bool, decoupledWeightDecay: Bool) {
+    init(
+        learningRate: Double, betas: (Double, Double), epsilon: Double, weightDecay: Double, amsgrad: Bool,
+        decoupledWeightDecay: Bool
+    ) {
         let optimizer = decoupledWeightDecay ? "AdamW" : "Adam"
         precondition(learningRate >= 0, "\(optimizer): invalid learning rate \(learningRate)")
         precondition(epsilon >= 0, "\(optimizer): invalid epsilon \(epsilon)")

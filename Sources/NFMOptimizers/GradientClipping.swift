@@ -9,12 +9,9 @@ import NFMTensor
 /// (parameters without a gradient) take no part, as torch skips `grad is None`.
 @discardableResult
 public func clipGradientNorm(_ gradients: inout [String: Tensor], maxNorm: Float) -> Float {
-    // Sum of squares in double: 6.9M float32 squares summed in float would lose digits.
     var sumOfSquares: Double = 0
     for gradient in gradients.values {
-        gradient.withUnsafeBufferPointer { g in
-            for value in g { sumOfSquares += Double(value) * Double(value) }
-        }
+        gradient.withUnsafeBufferPointer { sumOfSquares += sumOfSquaresInDouble($0) }
     }
     let totalNorm = Float(sumOfSquares.squareRoot())
     let coefficient = maxNorm / (totalNorm + 1e-6)
@@ -28,4 +25,22 @@ public func clipGradientNorm(_ gradients: inout [String: Tensor], maxNorm: Float
         }
     }
     return totalNorm
+}
+
+/// Σ x² in double precision: 6.9M float32 squares summed in float would lose digits. Four
+/// independent partial sums let the additions overlap instead of waiting on one another.
+func sumOfSquaresInDouble(_ values: UnsafeBufferPointer<Float>) -> Double {
+    var partial: (Double, Double, Double, Double) = (0, 0, 0, 0)
+    let blocked = values.count & ~3
+    var i = 0
+    while i < blocked {
+        let a = Double(values[i]), b = Double(values[i + 1]), c = Double(values[i + 2]), d = Double(values[i + 3])
+        partial.0 += a * a
+        partial.1 += b * b
+        partial.2 += c * c
+        partial.3 += d * d
+        i += 4
+    }
+    for j in blocked..<values.count { partial.0 += Double(values[j]) * Double(values[j]) }
+    return (partial.0 + partial.1) + (partial.2 + partial.3)
 }

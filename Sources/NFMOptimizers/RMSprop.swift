@@ -139,7 +139,9 @@ public final class RMSprop: Optimizer {
     public func stateDict(parameterOrder: [String]) -> [String: Tensor] {
         flattenState(parameterOrder: parameterOrder, stateNames: states.keys, optimizer: "RMSprop") { name in
             guard let state = states[name] else { return nil }
-            var entries: [(name: String, tensor: Tensor)] = [(stepEntry, Tensor(Float(state.step))), ("square_avg", state.squareAverage)]
+            var entries: [(name: String, tensor: Tensor)] = [
+                (stepEntry, Tensor(Float(state.step))), ("square_avg", state.squareAverage),
+            ]
             if let buffer = state.momentumBuffer { entries.append(("momentum_buffer", buffer)) }
             if let average = state.gradientAverage { entries.append(("grad_avg", average)) }
             return entries

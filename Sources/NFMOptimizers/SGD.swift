@@ -38,7 +38,8 @@ public final class SGD: Optimizer {
         precondition(momentum >= 0, "SGD: invalid momentum \(momentum)")
         precondition(weightDecay >= 0, "SGD: invalid weight decay \(weightDecay)")
         // As torch: Nesterov's look-ahead is defined for an undamped buffer.
-        precondition(!nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov momentum requires a momentum and zero dampening")
+        precondition(
+            !nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov momentum requires a momentum and zero dampening")
         self.learningRate = learningRate
         self.momentum = momentum
         self.dampening = dampening

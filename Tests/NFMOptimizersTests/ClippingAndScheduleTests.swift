@@ -40,7 +40,8 @@ final class ClippingAndScheduleTests: XCTestCase {
             let schedule: any LearningRateSchedule
             switch name {
             case "StepLR":
-                schedule = StepLR(baseLearningRate: base, stepSize: parameters["stepSize"]!.intValue, gamma: parameters["gamma"]!.doubleValue)
+                schedule = StepLR(
+                    baseLearningRate: base, stepSize: parameters["stepSize"]!.intValue, gamma: parameters["gamma"]!.doubleValue)
             case "CosineAnnealingLR":
                 schedule = CosineAnnealingLR(
                     baseLearningRate: base, annealingSteps: parameters["annealingSteps"]!.intValue,

@@ -128,7 +128,9 @@ final class OptimizerTests: XCTestCase {
         }
         var missing = adam.state
         missing["state.1.max_exp_avg_sq"] = nil
-        expectError(missing, .missingEntry(key: "state.1.max_exp_avg_sq", expectedShape: [4]), mentioning: ["state.1.max_exp_avg_sq", "[4]"])
+        expectError(
+            missing, .missingEntry(key: "state.1.max_exp_avg_sq", expectedShape: [4]),
+            mentioning: ["state.1.max_exp_avg_sq", "[4]"])
 
         var misshapen = adam.state
         misshapen["state.0.exp_avg"] = Tensor(zeros: [12])
@@ -138,7 +140,8 @@ final class OptimizerTests: XCTestCase {
 
         var vectorStep = adam.state
         vectorStep["state.0.step"] = Tensor([10])
-        expectError(vectorStep, .shapeMismatch(key: "state.0.step", expectedShape: [], foundShape: [1]), mentioning: ["state.0.step"])
+        expectError(
+            vectorStep, .shapeMismatch(key: "state.0.step", expectedShape: [], foundShape: [1]), mentioning: ["state.0.step"])
 
         var fractionalStep = adam.state
         fractionalStep["state.1.step"] = Tensor(2.5)
