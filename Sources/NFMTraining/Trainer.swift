@@ -85,10 +85,10 @@ public final class Trainer {
             {
                 saved = Int(value)
             }
-            self.metrics = try run.metricsWriter(resume: true, discardingStepsAfter: saved)
+            self.metrics = try MetricsWriter(directory: run.path, resume: true, discardingStepsAfter: saved)
             try restoreCheckpoint(from: directory)
         } else {
-            self.metrics = try run.metricsWriter(resume: false, discardingStepsAfter: nil)
+            self.metrics = try MetricsWriter(directory: run.path, resume: false)
         }
     }
 
@@ -130,6 +130,8 @@ public final class Trainer {
         }
         progress.finish()
         if lastCheckpoint == nil || !lastCheckpoint!.hasSuffix(String(format: "step-%09d", step)) { _ = try writeCheckpoint() }
+        run.record(output: metrics.csvPath, description: "metrics (CSV)")
+        run.record(output: metrics.jsonlPath, description: "metrics (JSON Lines)")
         for plot in try metrics.writePlots(to: run.path) { run.record(output: plot, description: "learning curve") }
         if let lastCheckpoint { run.record(output: lastCheckpoint, description: "checkpoint") }
         return .completed(steps: step)
