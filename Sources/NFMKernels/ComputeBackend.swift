@@ -11,18 +11,30 @@
 
 /// Geometry of a 2-D convolution (groups = 1, dilation = 1, symmetric padding), as torch.nn.Conv2d.
 public struct Conv2dGeometry: Hashable, Sendable {
+    /// Number of images (N).
     public var batch: Int
+    /// Channels of the input (Cin).
     public var inputChannels: Int
+    /// Input height (H).
     public var inputHeight: Int
+    /// Input width (W).
     public var inputWidth: Int
+    /// Channels of the output (Cout).
     public var outputChannels: Int
+    /// Kernel height (kh).
     public var kernelHeight: Int
+    /// Kernel width (kw).
     public var kernelWidth: Int
+    /// Vertical stride.
     public var strideHeight: Int
+    /// Horizontal stride.
     public var strideWidth: Int
+    /// Zero padding added above and below.
     public var paddingHeight: Int
+    /// Zero padding added left and right.
     public var paddingWidth: Int
 
+    /// Memberwise initialiser; stride defaults to 1 and padding to 0 where a default is given.
     public init(
         batch: Int, inputChannels: Int, inputHeight: Int, inputWidth: Int,
         outputChannels: Int, kernelHeight: Int, kernelWidth: Int,
@@ -43,26 +55,42 @@ public struct Conv2dGeometry: Hashable, Sendable {
 
     /// floor((H + 2p - k) / s) + 1, as PyTorch.
     public var outputHeight: Int { (inputHeight + 2 * paddingHeight - kernelHeight) / strideHeight + 1 }
+    /// floor((W + 2p - k) / s) + 1, as PyTorch.
     public var outputWidth: Int { (inputWidth + 2 * paddingWidth - kernelWidth) / strideWidth + 1 }
 }
 
 /// Geometry of a 2-D transposed convolution, as torch.nn.ConvTranspose2d (groups = 1, dilation = 1).
 /// Output size: (H - 1)·s − 2p + k + outputPadding.
 public struct ConvTranspose2dGeometry: Hashable, Sendable {
+    /// Number of images (N).
     public var batch: Int
+    /// Channels of the input (Cin).
     public var inputChannels: Int
+    /// Input height (H).
     public var inputHeight: Int
+    /// Input width (W).
     public var inputWidth: Int
+    /// Channels of the output (Cout).
     public var outputChannels: Int
+    /// Kernel height (kh).
     public var kernelHeight: Int
+    /// Kernel width (kw).
     public var kernelWidth: Int
+    /// Vertical stride.
     public var strideHeight: Int
+    /// Horizontal stride.
     public var strideWidth: Int
+    /// Zero padding added above and below.
     public var paddingHeight: Int
+    /// Zero padding added left and right.
     public var paddingWidth: Int
+    /// Extra rows at the bottom of the output (torch `output_padding`): a strided convolution maps
+    /// several input sizes to one output size, and this picks which one the transpose produces.
     public var outputPaddingHeight: Int
+    /// Extra columns added at the right of the output (torch `output_padding`).
     public var outputPaddingWidth: Int
 
+    /// Memberwise initialiser; stride defaults to 1 and padding to 0 where a default is given.
     public init(
         batch: Int, inputChannels: Int, inputHeight: Int, inputWidth: Int,
         outputChannels: Int, kernelHeight: Int, kernelWidth: Int,
@@ -84,9 +112,11 @@ public struct ConvTranspose2dGeometry: Hashable, Sendable {
         self.outputPaddingWidth = outputPaddingWidth
     }
 
+    /// (H - 1)·s − 2p + k + outputPadding, as PyTorch.
     public var outputHeight: Int {
         (inputHeight - 1) * strideHeight - 2 * paddingHeight + kernelHeight + outputPaddingHeight
     }
+    /// (W - 1)·s − 2p + k + outputPadding, as PyTorch.
     public var outputWidth: Int {
         (inputWidth - 1) * strideWidth - 2 * paddingWidth + kernelWidth + outputPaddingWidth
     }
@@ -94,23 +124,36 @@ public struct ConvTranspose2dGeometry: Hashable, Sendable {
 
 /// Which pooling: max, or average as torch's AvgPool2d with `count_include_pad` true (the default) or false.
 public enum PoolKind: Hashable, Sendable {
+    /// Maximum over the window; the argmax positions are saved for backward.
     case max
+    /// Mean over the window. With `countIncludePadding`, padded zeros count in the divisor.
     case average(countIncludePadding: Bool)
 }
 
 /// Geometry of 2-D pooling (ceil_mode = false), as torch.nn.MaxPool2d / AvgPool2d.
 public struct Pool2dGeometry: Hashable, Sendable {
+    /// Number of images (N).
     public var batch: Int
+    /// Channels (C); pooling acts on each channel separately.
     public var channels: Int
+    /// Input height (H).
     public var inputHeight: Int
+    /// Input width (W).
     public var inputWidth: Int
+    /// Kernel height (kh).
     public var kernelHeight: Int
+    /// Kernel width (kw).
     public var kernelWidth: Int
+    /// Vertical stride.
     public var strideHeight: Int
+    /// Horizontal stride.
     public var strideWidth: Int
+    /// Zero padding added above and below.
     public var paddingHeight: Int
+    /// Zero padding added left and right.
     public var paddingWidth: Int
 
+    /// Memberwise initialiser; stride defaults to 1 and padding to 0 where a default is given.
     public init(
         batch: Int, channels: Int, inputHeight: Int, inputWidth: Int,
         kernelHeight: Int, kernelWidth: Int, strideHeight: Int, strideWidth: Int,
@@ -128,7 +171,9 @@ public struct Pool2dGeometry: Hashable, Sendable {
         self.paddingWidth = paddingWidth
     }
 
+    /// floor((H + 2p - k) / s) + 1 (ceil_mode = false), as PyTorch.
     public var outputHeight: Int { (inputHeight + 2 * paddingHeight - kernelHeight) / strideHeight + 1 }
+    /// floor((W + 2p - k) / s) + 1 (ceil_mode = false), as PyTorch.
     public var outputWidth: Int { (inputWidth + 2 * paddingWidth - kernelWidth) / strideWidth + 1 }
 }
 
@@ -138,9 +183,13 @@ public typealias PoolIndices = UnsafeMutablePointer<Int32>
 
 /// Shape of a batch-norm call: `batch` × `channels` × `spatial` (H·W for 2-D, 1 for BatchNorm1d).
 public struct BatchNormGeometry: Hashable, Sendable {
+    /// Number of images (N).
     public var batch: Int
+    /// Channels (C); statistics are per channel.
     public var channels: Int
+    /// Elements per channel per image (S = H·W, or 1 for BatchNorm1d).
     public var spatial: Int
+    /// Memberwise initialiser.
     public init(batch: Int, channels: Int, spatial: Int) {
         self.batch = batch
         self.channels = channels

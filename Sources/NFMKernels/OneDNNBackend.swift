@@ -1,0 +1,753 @@
+// The production backend: oneDNN 2.6 through its C API. This file is the only place that calls
+// oneDNN (DESIGN.md §2): oneDNN 3.x renamed the operation-descriptor calls (`*_desc_init` became
+// `*_primitive_desc_create`), so a port touches this file alone.
+//
+// How a call runs: the geometry and op kind form a `PrimitiveKey`; the first call with a key builds
+// the primitive descriptor and the primitive and caches them with one memory object per argument;
+// every call then points those memory objects at the caller's buffers (`dnnl_memory_set_data_handle`)
+// and executes. Scratch space is user-managed (one buffer shared by all primitives, which run one at
+// a time): oneDNN 2.x's default "library" scratchpad is thread-local storage of the thread that
+// *created* the primitive, so running a cached primitive from another thread would read a null
+// scratchpad. All user memory is described with plain tags (nchw, oihw, iohw, x), which are exactly
+// the dense row-major layouts the protocol promises, so no reorders are needed.
+
+import CDNNL
+import Foundation
+
+/// oneDNN 2.6 on the CPU: one engine and one stream for the process, primitives cached per shape.
+///
+/// Thread safety: the cache and the memory objects are guarded by one lock that is held while a
+/// primitive runs, so concurrent calls are serialised. That costs nothing in practice, because each
+/// call already spreads over every core through oneDNN's OpenMP threads.
+public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
+    private let engine: dnnl_engine_t
+    private let stream: dnnl_stream_t
+    private let lock = NSLock()
+    /// Guarded by `lock`.
+    private var cache: [PrimitiveKey: CachedPrimitive] = [:]
+    /// Scratch space for whichever primitive is running, grown to the largest need seen so far.
+    /// Guarded by `lock`.
+    private var scratchpad: UnsafeMutableRawPointer?
+    private var scratchpadCapacity = 0
+
+    /// Creates the CPU engine and its stream. Prefer the shared `Kernels.oneDNN`: each instance has
+    /// its own primitive cache.
+    public init() {
+        var engine: dnnl_engine_t?
+        check(dnnl_engine_create(&engine, dnnl_cpu, 0), "dnnl_engine_create", "CPU engine 0")
+        var stream: dnnl_stream_t?
+        check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "dnnl_stream_create", "CPU")
+        guard let engine, let stream else { preconditionFailure("oneDNN returned no CPU engine or stream") }
+        self.engine = engine
+        self.stream = stream
+    }
+
+    deinit {
+        cache.removeAll()  // primitives and memory objects go before the engine they were made on
+        scratchpad?.deallocate()
+        dnnl_stream_destroy(stream)
+        dnnl_engine_destroy(engine)
+    }
+
+    /// How many primitives are cached (tests check that a repeated shape does not add one).
+    var cachedPrimitiveCount: Int { lock.withLock { cache.count } }
+
+    /// oneDNN's name for the implementation chosen for each cached primitive, e.g. "gemm:jit"
+    /// (for diagnosing performance).
+    var cachedImplementationNames: [String: String] {
+        lock.withLock {
+            Dictionary(uniqueKeysWithValues: cache.map { key, cached in ("\(key)", cached.implementationName) })
+        }
+    }
+
+    // MARK: Matrix products
+
+    /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C through `dnnl_sgemm`, which is row-major
+    /// (unlike Fortran BLAS), so the protocol's arguments pass straight through.
+    public func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            // An empty product: C = beta · C. Handled here rather than trusting every BLAS with k = 0.
+            for row in 0..<m {
+                for column in 0..<n { c[row * ldc + column] = beta == 0 ? 0 : beta * c[row * ldc + column] }
+            }
+            return
+        }
+        let status = dnnl_sgemm(
+            transposeA ? transposed : notTransposed, transposeB ? transposed : notTransposed,
+            Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
+        check(
+            status, "dnnl_sgemm",
+            "transposeA \(transposeA) transposeB \(transposeB) m \(m) n \(n) k \(k) lda \(lda) ldb \(ldb) ldc \(ldc)")
+    }
+
+    /// `count` independent gemms as a loop of `dnnl_sgemm`: each product is parallelised inside
+    /// oneDNN, and the loop adds no per-shape state.
+    public func batchedGemm(
+        count: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int, strideA: Int,
+        b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int
+    ) {
+        for index in 0..<count {
+            gemm(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                alpha: alpha, a: a + index * strideA, lda: lda,
+                b: b + index * strideB, ldb: ldb,
+                beta: beta, c: c + index * strideC, ldc: ldc)
+        }
+    }
+
+    // MARK: Convolution
+
+    /// input [N, Cin, H, W], weight [Cout, Cin, kh, kw], bias [Cout]? → output [N, Cout, Ho, Wo].
+    public func conv2dForward(
+        _ g: Conv2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
+    ) {
+        if g.isEmpty {
+            return Kernels.reference.conv2dForward(g, input: input, weight: weight, bias: bias, output: output)
+        }
+        var arguments = [
+            Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_WEIGHTS, weight), Argument(DNNL_ARG_DST, output),
+        ]
+        if let bias { arguments.append(Argument(DNNL_ARG_BIAS, bias)) }
+        run(.convolutionForward(g, withBias: bias != nil), arguments)
+    }
+
+    /// gradOutput [N, Cout, Ho, Wo], weight [Cout, Cin, kh, kw] → gradInput [N, Cin, H, W].
+    public func conv2dBackwardData(
+        _ g: Conv2dGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        gradInput: UnsafeMutablePointer<Float>
+    ) {
+        if g.isEmpty {
+            return Kernels.reference.conv2dBackwardData(g, gradOutput: gradOutput, weight: weight, gradInput: gradInput)
+        }
+        run(
+            .convolutionBackwardData(g),
+            [
+                Argument(DNNL_ARG_DIFF_DST, gradOutput), Argument(DNNL_ARG_WEIGHTS, weight),
+                Argument(DNNL_ARG_DIFF_SRC, gradInput),
+            ])
+    }
+
+    /// input [N, Cin, H, W], gradOutput [N, Cout, Ho, Wo] → gradWeight [Cout, Cin, kh, kw], gradBias [Cout]?.
+    public func conv2dBackwardWeights(
+        _ g: Conv2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+        gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
+    ) {
+        if g.isEmpty {
+            return Kernels.reference.conv2dBackwardWeights(
+                g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias)
+        }
+        var arguments = [
+            Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_DIFF_DST, gradOutput),
+            Argument(DNNL_ARG_DIFF_WEIGHTS, gradWeight),
+        ]
+        if let gradBias { arguments.append(Argument(DNNL_ARG_DIFF_BIAS, gradBias)) }
+        run(.convolutionBackwardWeights(g, withBias: gradBias != nil), arguments)
+    }
+
+    // MARK: Transposed convolution (oneDNN "deconvolution")
+
+    /// input [N, Cin, H, W], weight [Cin, Cout, kh, kw], bias [Cout]? → output [N, Cout, Ho, Wo].
+    public func convTranspose2dForward(
+        _ g: ConvTranspose2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
+    ) {
+        if g.isEmpty {
+            return Kernels.reference.convTranspose2dForward(g, input: input, weight: weight, bias: bias, output: output)
+        }
+        var arguments = [
+            Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_WEIGHTS, weight), Argument(DNNL_ARG_DST, output),
+        ]
+        if let bias { arguments.append(Argument(DNNL_ARG_BIAS, bias)) }
+        run(.deconvolutionForward(g, withBias: bias != nil), arguments)
+    }
+
+    /// gradOutput [N, Cout, Ho, Wo], weight [Cin, Cout, kh, kw] → gradInput [N, Cin, H, W].
+    public func convTranspose2dBackwardData(
+        _ g: ConvTranspose2dGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        gradInput: UnsafeMutablePointer<Float>
+    ) {
+        if g.isEmpty {
+            return Kernels.reference.convTranspose2dBackwardData(
+                g, gradOutput: gradOutput, weight: weight, gradInput: gradInput)
+        }
+        run(
+            .deconvolutionBackwardData(g),
+            [
+                Argument(DNNL_ARG_DIFF_DST, gradOutput), Argument(DNNL_ARG_WEIGHTS, weight),
+                Argument(DNNL_ARG_DIFF_SRC, gradInput),
+            ])
+    }
+
+    /// input [N, Cin, H, W], gradOutput [N, Cout, Ho, Wo] → gradWeight [Cin, Cout, kh, kw], gradBias [Cout]?.
+    public func convTranspose2dBackwardWeights(
+        _ g: ConvTranspose2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+        gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
+    ) {
+        if g.isEmpty {
+            return Kernels.reference.convTranspose2dBackwardWeights(
+                g, input: input, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias)
+        }
+        var arguments = [
+            Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_DIFF_DST, gradOutput),
+            Argument(DNNL_ARG_DIFF_WEIGHTS, gradWeight),
+        ]
+        if let gradBias { arguments.append(Argument(DNNL_ARG_DIFF_BIAS, gradBias)) }
+        run(.deconvolutionBackwardWeights(g, withBias: gradBias != nil), arguments)
+    }
+
+    // MARK: Pooling
+
+    /// input [N, C, H, W] → output [N, C, Ho, Wo] (+ indices [N, C, Ho, Wo] for `.max`).
+    ///
+    /// Max pooling does not go through oneDNN: its backward needs oneDNN's workspace, whose layout is
+    /// an implementation detail, while the protocol saves PyTorch's flat indices. Finding the index
+    /// already finds the max, so one Swift pass (parallel over planes) writes both; running oneDNN
+    /// first would only read the input twice. Average pooling runs on oneDNN.
+    public func pool2dForward(
+        _ g: Pool2dGeometry, kind: PoolKind, input: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, indices: PoolIndices?
+    ) {
+        g.checkPadding("pool2dForward")
+        switch kind {
+        case .max:
+            guard let indices else { preconditionFailure("pool2dForward: .max needs indices, \(g)") }
+            MaxPooling.forward(g, input: input, output: output, indices: indices)
+        case .average(let countIncludePadding):
+            if g.isEmpty { return }
+            run(
+                .averagePoolingForward(g, countIncludePadding: countIncludePadding),
+                [Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_DST, output)])
+        }
+    }
+
+    /// gradOutput [N, C, Ho, Wo] (+ indices for `.max`) → gradInput [N, C, H, W].
+    /// Max: a Swift scatter through the saved indices. Average: oneDNN.
+    public func pool2dBackward(
+        _ g: Pool2dGeometry, kind: PoolKind, gradOutput: UnsafePointer<Float>,
+        indices: UnsafePointer<Int32>?, gradInput: UnsafeMutablePointer<Float>
+    ) {
+        g.checkPadding("pool2dBackward")
+        switch kind {
+        case .max:
+            guard let indices else { preconditionFailure("pool2dBackward: .max needs indices, \(g)") }
+            MaxPooling.backward(g, gradOutput: gradOutput, indices: indices, gradInput: gradInput)
+        case .average(let countIncludePadding):
+            if g.isEmpty { return }
+            run(
+                .averagePoolingBackward(g, countIncludePadding: countIncludePadding),
+                [Argument(DNNL_ARG_DIFF_DST, gradOutput), Argument(DNNL_ARG_DIFF_SRC, gradInput)])
+        }
+    }
+
+    // MARK: Batch normalisation
+
+    /// input [N, C, S], gamma, beta [C] → output [N, C, S], batch mean and biased variance [C].
+    public func batchNormForwardTraining(
+        _ g: BatchNormGeometry, input: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+        beta: UnsafePointer<Float>, epsilon: Float, output: UnsafeMutablePointer<Float>,
+        mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>
+    ) {
+        if g.isEmpty {
+            return Kernels.reference.batchNormForwardTraining(
+                g, input: input, gamma: gamma, beta: beta, epsilon: epsilon, output: output,
+                mean: mean, variance: variance)
+        }
+        run(
+            .batchNormForwardTraining(g, epsilon: epsilon),
+            [
+                Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_SCALE, gamma), Argument(DNNL_ARG_SHIFT, beta),
+                Argument(DNNL_ARG_DST, output), Argument(DNNL_ARG_MEAN, mean), Argument(DNNL_ARG_VARIANCE, variance),
+            ])
+    }
+
+    /// input [N, C, S], gamma, beta, mean, variance [C] → output [N, C, S], with the given statistics.
+    public func batchNormForwardInference(
+        _ g: BatchNormGeometry, input: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+        beta: UnsafePointer<Float>, mean: UnsafePointer<Float>, variance: UnsafePointer<Float>,
+        epsilon: Float, output: UnsafeMutablePointer<Float>
+    ) {
+        if g.isEmpty { return }
+        run(
+            .batchNormForwardInference(g, epsilon: epsilon),
+            [
+                Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_SCALE, gamma), Argument(DNNL_ARG_SHIFT, beta),
+                Argument(DNNL_ARG_MEAN, mean), Argument(DNNL_ARG_VARIANCE, variance), Argument(DNNL_ARG_DST, output),
+            ])
+    }
+
+    /// input, gradOutput [N, C, S], gamma, mean, variance [C] → gradInput [N, C, S], gradGamma, gradBeta [C].
+    public func batchNormBackward(
+        _ g: BatchNormGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+        gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>, variance: UnsafePointer<Float>,
+        epsilon: Float, gradInput: UnsafeMutablePointer<Float>,
+        gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>
+    ) {
+        if g.isEmpty {
+            return Kernels.reference.batchNormBackward(
+                g, input: input, gradOutput: gradOutput, gamma: gamma, mean: mean, variance: variance,
+                epsilon: epsilon, gradInput: gradInput, gradGamma: gradGamma, gradBeta: gradBeta)
+        }
+        // With dnnl_use_shift (needed to get diff_shift), oneDNN 2.6 counts the shift among the
+        // backward inputs and rejects a call without it, although no gradient depends on beta. The
+        // protocol does not pass beta, so a zero buffer stands in.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: g.channels) { unusedShift in
+            unusedShift.initialize(repeating: 0)
+            run(
+                .batchNormBackward(g, epsilon: epsilon),
+                [
+                    Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_DIFF_DST, gradOutput),
+                    Argument(DNNL_ARG_SCALE, gamma), Argument(DNNL_ARG_SHIFT, unusedShift.baseAddress!),
+                    Argument(DNNL_ARG_MEAN, mean), Argument(DNNL_ARG_VARIANCE, variance),
+                    Argument(DNNL_ARG_DIFF_SRC, gradInput), Argument(DNNL_ARG_DIFF_SCALE, gradGamma),
+                    Argument(DNNL_ARG_DIFF_SHIFT, gradBeta),
+                ])
+        }
+    }
+
+    // MARK: - Running cached primitives
+
+    /// Finds (or builds) the primitive for `key`, points its memory objects at the buffers and runs it.
+    private func run(_ key: PrimitiveKey, _ arguments: [Argument]) {
+        lock.withLock {
+            let cached = cachedPrimitive(key)
+            var arguments = arguments
+            if cached.scratchpadSize > 0 {
+                arguments.append(Argument(DNNL_ARG_SCRATCHPAD, scratchpad(atLeast: cached.scratchpadSize)))
+            }
+            cached.execute(arguments, engine: engine, stream: stream, key: key)
+        }
+    }
+
+    /// The shared scratch buffer, at least `size` bytes. Call with `lock` held.
+    private func scratchpad(atLeast size: Int) -> UnsafeMutableRawPointer {
+        if let scratchpad, scratchpadCapacity >= size { return scratchpad }
+        scratchpad?.deallocate()
+        // 64-byte alignment: a cache line and an AVX-512 vector, as oneDNN's own allocations.
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        scratchpad = grown
+        scratchpadCapacity = size
+        return grown
+    }
+
+    /// The cached primitive for `key`, built on first use. Call with `lock` held.
+    private func cachedPrimitive(_ key: PrimitiveKey) -> CachedPrimitive {
+        if let cached = cache[key] { return cached }
+        let cached = CachedPrimitive(descriptor: makePrimitiveDescriptor(key), key: key)
+        cache[key] = cached
+        return cached
+    }
+
+    /// Builds the oneDNN operation descriptor for `key` and the primitive descriptor from it.
+    /// Backward primitives take the matching forward primitive descriptor as a hint (oneDNN needs it
+    /// to pick a compatible implementation), which is itself cached. Call with `lock` held.
+    private func makePrimitiveDescriptor(_ key: PrimitiveKey) -> dnnl_primitive_desc_t {
+        switch key {
+        case .convolutionForward(let g, let withBias):
+            var shapes = ConvolutionShapes(g)
+            var bias = withBias ? shapes.bias : dnnl_memory_desc_t()  // a zero descriptor means "no bias"
+            var descriptor = dnnl_convolution_desc_t()
+            check(
+                dnnl_convolution_forward_desc_init(
+                    &descriptor, dnnl_forward_training, dnnl_convolution_direct,
+                    &shapes.source, &shapes.weights, &bias, &shapes.destination,
+                    shapes.strides, shapes.padding, shapes.padding),
+                "dnnl_convolution_forward_desc_init", key)
+            return primitiveDescriptor(&descriptor, hint: nil, key)
+
+        case .convolutionBackwardData(let g):
+            var shapes = ConvolutionShapes(g)
+            var descriptor = dnnl_convolution_desc_t()
+            check(
+                dnnl_convolution_backward_data_desc_init(
+                    &descriptor, dnnl_convolution_direct, &shapes.source, &shapes.weights, &shapes.destination,
+                    shapes.strides, shapes.padding, shapes.padding),
+                "dnnl_convolution_backward_data_desc_init", key)
+            let hint = cachedPrimitive(.convolutionForward(g, withBias: false))
+            return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
+
+        case .convolutionBackwardWeights(let g, let withBias):
+            var shapes = ConvolutionShapes(g)
+            var bias = withBias ? shapes.bias : dnnl_memory_desc_t()
+            var descriptor = dnnl_convolution_desc_t()
+            check(
+                dnnl_convolution_backward_weights_desc_init(
+                    &descriptor, dnnl_convolution_direct, &shapes.source, &shapes.weights, &bias,
+                    &shapes.destination, shapes.strides, shapes.padding, shapes.padding),
+                "dnnl_convolution_backward_weights_desc_init", key)
+            let hint = cachedPrimitive(.convolutionForward(g, withBias: withBias))
+            return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
+
+        case .deconvolutionForward(let g, let withBias):
+            var shapes = DeconvolutionShapes(g)
+            var bias = withBias ? shapes.bias : dnnl_memory_desc_t()
+            var descriptor = dnnl_deconvolution_desc_t()
+            check(
+                dnnl_deconvolution_forward_desc_init(
+                    &descriptor, dnnl_forward_training, dnnl_deconvolution_direct,
+                    &shapes.source, &shapes.weights, &bias, &shapes.destination,
+                    shapes.strides, shapes.paddingBefore, shapes.paddingAfter),
+                "dnnl_deconvolution_forward_desc_init", key)
+            return primitiveDescriptor(&descriptor, hint: nil, key)
+
+        case .deconvolutionBackwardData(let g):
+            var shapes = DeconvolutionShapes(g)
+            var descriptor = dnnl_deconvolution_desc_t()
+            check(
+                dnnl_deconvolution_backward_data_desc_init(
+                    &descriptor, dnnl_deconvolution_direct, &shapes.source, &shapes.weights, &shapes.destination,
+                    shapes.strides, shapes.paddingBefore, shapes.paddingAfter),
+                "dnnl_deconvolution_backward_data_desc_init", key)
+            let hint = cachedPrimitive(.deconvolutionForward(g, withBias: false))
+            return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
+
+        case .deconvolutionBackwardWeights(let g, let withBias):
+            var shapes = DeconvolutionShapes(g)
+            var bias = withBias ? shapes.bias : dnnl_memory_desc_t()
+            var descriptor = dnnl_deconvolution_desc_t()
+            check(
+                dnnl_deconvolution_backward_weights_desc_init(
+                    &descriptor, dnnl_deconvolution_direct, &shapes.source, &shapes.weights, &bias,
+                    &shapes.destination, shapes.strides, shapes.paddingBefore, shapes.paddingAfter),
+                "dnnl_deconvolution_backward_weights_desc_init", key)
+            let hint = cachedPrimitive(.deconvolutionForward(g, withBias: withBias))
+            return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
+
+        case .averagePoolingForward(let g, let countIncludePadding):
+            var shapes = PoolingShapes(g)
+            var descriptor = dnnl_pooling_desc_t()
+            check(
+                dnnl_pooling_forward_desc_init(
+                    &descriptor, dnnl_forward_training, averagePoolingAlgorithm(countIncludePadding),
+                    &shapes.source, &shapes.destination, shapes.strides, shapes.kernel,
+                    shapes.padding, shapes.padding),
+                "dnnl_pooling_forward_desc_init", key)
+            return primitiveDescriptor(&descriptor, hint: nil, key)
+
+        case .averagePoolingBackward(let g, let countIncludePadding):
+            var shapes = PoolingShapes(g)
+            var descriptor = dnnl_pooling_desc_t()
+            check(
+                dnnl_pooling_backward_desc_init(
+                    &descriptor, averagePoolingAlgorithm(countIncludePadding),
+                    &shapes.source, &shapes.destination, shapes.strides, shapes.kernel,
+                    shapes.padding, shapes.padding),
+                "dnnl_pooling_backward_desc_init", key)
+            let hint = cachedPrimitive(.averagePoolingForward(g, countIncludePadding: countIncludePadding))
+            return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
+
+        case .batchNormForwardTraining(let g, let epsilon):
+            var data = batchNormData(g)
+            var descriptor = dnnl_batch_normalization_desc_t()
+            check(
+                dnnl_batch_normalization_forward_desc_init(
+                    &descriptor, dnnl_forward_training, &data, epsilon, scaleAndShift),
+                "dnnl_batch_normalization_forward_desc_init", key)
+            return primitiveDescriptor(&descriptor, hint: nil, key)
+
+        case .batchNormForwardInference(let g, let epsilon):
+            var data = batchNormData(g)
+            var descriptor = dnnl_batch_normalization_desc_t()
+            check(
+                dnnl_batch_normalization_forward_desc_init(
+                    &descriptor, dnnl_forward_inference, &data, epsilon,
+                    scaleAndShift | dnnl_use_global_stats.rawValue),
+                "dnnl_batch_normalization_forward_desc_init", key)
+            return primitiveDescriptor(&descriptor, hint: nil, key)
+
+        case .batchNormBackward(let g, let epsilon):
+            var data = batchNormData(g)
+            var descriptor = dnnl_batch_normalization_desc_t()
+            // dnnl_backward (not backward_data) also computes diff_scale and diff_shift.
+            check(
+                dnnl_batch_normalization_backward_desc_init(
+                    &descriptor, dnnl_backward, &data, &data, epsilon, scaleAndShift),
+                "dnnl_batch_normalization_backward_desc_init", key)
+            let hint = cachedPrimitive(.batchNormForwardTraining(g, epsilon: epsilon))
+            return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
+        }
+    }
+
+    /// Turns an operation descriptor into a primitive descriptor (oneDNN picks the first, fastest,
+    /// implementation that accepts the plain layouts).
+    /// `operation` points at one of oneDNN's `dnnl_*_desc_t` structs.
+    private func primitiveDescriptor(
+        _ operation: UnsafeRawPointer, hint: dnnl_primitive_desc_t?, _ key: PrimitiveKey
+    ) -> dnnl_primitive_desc_t {
+        var attributes: dnnl_primitive_attr_t?
+        check(dnnl_primitive_attr_create(&attributes), "dnnl_primitive_attr_create", key)
+        defer { dnnl_primitive_attr_destroy(attributes) }
+        check(
+            dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user),
+            "dnnl_primitive_attr_set_scratchpad_mode", key)
+        var descriptor: dnnl_primitive_desc_t?
+        check(
+            dnnl_primitive_desc_create(&descriptor, operation, attributes, engine, hint), "dnnl_primitive_desc_create",
+            key)
+        guard let descriptor else { preconditionFailure("dnnl_primitive_desc_create returned nothing for \(key)") }
+        return descriptor
+    }
+}
+
+// MARK: - Cache entries
+
+/// What identifies a primitive: the op kind and everything baked into its descriptor.
+enum PrimitiveKey: Hashable, CustomStringConvertible {
+    case convolutionForward(Conv2dGeometry, withBias: Bool)
+    case convolutionBackwardData(Conv2dGeometry)
+    case convolutionBackwardWeights(Conv2dGeometry, withBias: Bool)
+    case deconvolutionForward(ConvTranspose2dGeometry, withBias: Bool)
+    case deconvolutionBackwardData(ConvTranspose2dGeometry)
+    case deconvolutionBackwardWeights(ConvTranspose2dGeometry, withBias: Bool)
+    case averagePoolingForward(Pool2dGeometry, countIncludePadding: Bool)
+    case averagePoolingBackward(Pool2dGeometry, countIncludePadding: Bool)
+    case batchNormForwardTraining(BatchNormGeometry, epsilon: Float)
+    case batchNormForwardInference(BatchNormGeometry, epsilon: Float)
+    case batchNormBackward(BatchNormGeometry, epsilon: Float)
+
+    var description: String {
+        switch self {
+        case .convolutionForward(let g, let withBias): "convolution forward (bias \(withBias)) \(g)"
+        case .convolutionBackwardData(let g): "convolution backward data \(g)"
+        case .convolutionBackwardWeights(let g, let withBias): "convolution backward weights (bias \(withBias)) \(g)"
+        case .deconvolutionForward(let g, let withBias): "deconvolution forward (bias \(withBias)) \(g)"
+        case .deconvolutionBackwardData(let g): "deconvolution backward data \(g)"
+        case .deconvolutionBackwardWeights(let g, let withBias): "deconvolution backward weights (bias \(withBias)) \(g)"
+        case .averagePoolingForward(let g, let include): "average pooling forward (include padding \(include)) \(g)"
+        case .averagePoolingBackward(let g, let include): "average pooling backward (include padding \(include)) \(g)"
+        case .batchNormForwardTraining(let g, let epsilon): "batch norm forward training (ε \(epsilon)) \(g)"
+        case .batchNormForwardInference(let g, let epsilon): "batch norm forward inference (ε \(epsilon)) \(g)"
+        case .batchNormBackward(let g, let epsilon): "batch norm backward (ε \(epsilon)) \(g)"
+        }
+    }
+}
+
+/// One buffer passed to a primitive: the DNNL_ARG_* slot and the caller's pointer.
+private struct Argument {
+    let slot: Int32
+    let pointer: UnsafeMutableRawPointer
+
+    init(_ slot: Int32, _ pointer: UnsafePointer<Float>) {
+        self.slot = slot
+        // oneDNN takes `void *` for every buffer, read-only ones included; it never writes to inputs.
+        self.pointer = UnsafeMutableRawPointer(mutating: pointer)
+    }
+
+    init(_ slot: Int32, _ pointer: UnsafeMutablePointer<Float>) {
+        self.slot = slot
+        self.pointer = UnsafeMutableRawPointer(pointer)
+    }
+
+    init(_ slot: Int32, _ pointer: UnsafeMutableRawPointer) {
+        self.slot = slot
+        self.pointer = pointer
+    }
+}
+
+/// A primitive descriptor, its primitive, and one memory object per argument slot (made on first
+/// use from the descriptor's own memory descriptor, then re-pointed at each call's buffers).
+/// Not thread-safe: used only with the backend's lock held.
+private final class CachedPrimitive {
+    let descriptor: dnnl_primitive_desc_t
+    let primitive: dnnl_primitive_t
+    /// Bytes of scratch space the primitive needs at each run (0 for none).
+    let scratchpadSize: Int
+    private var memories: [(slot: Int32, memory: dnnl_memory_t)] = []
+    private var executeArguments: [dnnl_exec_arg_t] = []
+
+    init(descriptor: dnnl_primitive_desc_t, key: PrimitiveKey) {
+        var primitive: dnnl_primitive_t?
+        check(dnnl_primitive_create(&primitive, descriptor), "dnnl_primitive_create", key)
+        guard let primitive else { preconditionFailure("dnnl_primitive_create returned nothing for \(key)") }
+        self.descriptor = descriptor
+        self.primitive = primitive
+        scratchpadSize = dnnl_primitive_desc_query_md(descriptor, dnnl_query_scratchpad_md, 0)
+            .map { dnnl_memory_desc_get_size($0) } ?? 0
+    }
+
+    deinit {
+        for (_, memory) in memories { dnnl_memory_destroy(memory) }
+        dnnl_primitive_destroy(primitive)
+        dnnl_primitive_desc_destroy(descriptor)
+    }
+
+    /// oneDNN's implementation name, e.g. "gemm:jit" or "jit:avx512_core".
+    var implementationName: String {
+        var name: UnsafePointer<CChar>?
+        guard dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name) == dnnl_success,
+            let name
+        else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// Points the memory objects at `arguments` and runs the primitive to completion.
+    func execute(_ arguments: [Argument], engine: dnnl_engine_t, stream: dnnl_stream_t, key: PrimitiveKey) {
+        executeArguments.removeAll(keepingCapacity: true)
+        for argument in arguments {
+            let memory = memory(for: argument.slot, engine: engine, key: key)
+            check(dnnl_memory_set_data_handle(memory, argument.pointer), "dnnl_memory_set_data_handle", key)
+            executeArguments.append(dnnl_exec_arg_t(arg: argument.slot, memory: memory))
+        }
+        check(
+            dnnl_primitive_execute(primitive, stream, Int32(executeArguments.count), executeArguments),
+            "dnnl_primitive_execute", key)
+        check(dnnl_stream_wait(stream), "dnnl_stream_wait", key)
+    }
+
+    private func memory(for slot: Int32, engine: dnnl_engine_t, key: PrimitiveKey) -> dnnl_memory_t {
+        if let existing = memories.first(where: { $0.slot == slot }) { return existing.memory }
+        // The primitive's own descriptor for this slot; a zero descriptor (ndims 0) means the
+        // primitive takes no such argument, which is a bug in the caller's argument list.
+        guard let memoryDescriptor = dnnl_primitive_desc_query_md(descriptor, dnnl_query_exec_arg_md, slot),
+            memoryDescriptor.pointee.ndims > 0
+        else { preconditionFailure("oneDNN primitive takes no argument \(slot): \(key)") }
+        var memory: dnnl_memory_t?
+        // No buffer yet: `dnnl_memory_set_data_handle` supplies one at each call.
+        check(dnnl_memory_create(&memory, memoryDescriptor, engine, nil), "dnnl_memory_create", key)
+        guard let memory else { preconditionFailure("dnnl_memory_create returned nothing for \(key)") }
+        memories.append((slot, memory))
+        return memory
+    }
+}
+
+// MARK: - Memory descriptors for each op (plain layouts only)
+
+/// Row-major f32 memory descriptor with a plain format tag.
+private func plainMemoryDescriptor(_ dimensions: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+    var descriptor = dnnl_memory_desc_t()
+    let dimensions64 = dimensions.map(Int64.init)
+    check(
+        dnnl_memory_desc_init_by_tag(&descriptor, Int32(dimensions.count), dimensions64, dnnl_f32, tag),
+        "dnnl_memory_desc_init_by_tag", "dimensions \(dimensions)")
+    return descriptor
+}
+
+/// Convolution: src [N, Cin, H, W] nchw, weights [Cout, Cin, kh, kw] oihw, dst [N, Cout, Ho, Wo] nchw.
+private struct ConvolutionShapes {
+    var source, weights, bias, destination: dnnl_memory_desc_t
+    let strides: [Int64]
+    /// Used for both sides: oneDNN only checks (H − k + before + after) / s + 1 == Ho with integer
+    /// division, so PyTorch's floor rule is met by symmetric padding even when the last rows of
+    /// padding are never reached.
+    let padding: [Int64]
+
+    init(_ g: Conv2dGeometry) {
+        source = plainMemoryDescriptor([g.batch, g.inputChannels, g.inputHeight, g.inputWidth], dnnl_nchw)
+        weights = plainMemoryDescriptor(
+            [g.outputChannels, g.inputChannels, g.kernelHeight, g.kernelWidth], dnnl_oihw)
+        bias = plainMemoryDescriptor([g.outputChannels], dnnl_x)
+        destination = plainMemoryDescriptor([g.batch, g.outputChannels, g.outputHeight, g.outputWidth], dnnl_nchw)
+        strides = [Int64(g.strideHeight), Int64(g.strideWidth)]
+        padding = [Int64(g.paddingHeight), Int64(g.paddingWidth)]
+    }
+}
+
+/// Deconvolution: src [N, Cin, H, W] nchw, dst [N, Cout, Ho, Wo] nchw. oneDNN's deconvolution weights
+/// are logically (OC, IC, kh, kw); PyTorch stores [Cin, Cout, kh, kw], i.e. IC outermost, which is
+/// the tag iohw, so oneDNN reads the PyTorch buffer as it is.
+private struct DeconvolutionShapes {
+    var source, weights, bias, destination: dnnl_memory_desc_t
+    let strides: [Int64]
+    let paddingBefore: [Int64]
+    /// oneDNN checks (Ho − k + before + after) / s + 1 == H. With Ho = (H − 1)s − 2p + k + op, the
+    /// natural value is p − op; when that is negative, 0 passes the same check (op < s), and the
+    /// padding after the last row never changes a result, only the consistency check.
+    let paddingAfter: [Int64]
+
+    init(_ g: ConvTranspose2dGeometry) {
+        source = plainMemoryDescriptor([g.batch, g.inputChannels, g.inputHeight, g.inputWidth], dnnl_nchw)
+        weights = plainMemoryDescriptor(
+            [g.outputChannels, g.inputChannels, g.kernelHeight, g.kernelWidth], dnnl_iohw)
+        bias = plainMemoryDescriptor([g.outputChannels], dnnl_x)
+        destination = plainMemoryDescriptor([g.batch, g.outputChannels, g.outputHeight, g.outputWidth], dnnl_nchw)
+        strides = [Int64(g.strideHeight), Int64(g.strideWidth)]
+        paddingBefore = [Int64(g.paddingHeight), Int64(g.paddingWidth)]
+        paddingAfter = [
+            Int64(max(0, g.paddingHeight - g.outputPaddingHeight)),
+            Int64(max(0, g.paddingWidth - g.outputPaddingWidth)),
+        ]
+    }
+}
+
+/// Pooling: src [N, C, H, W] nchw, dst [N, C, Ho, Wo] nchw; padding as for convolution.
+private struct PoolingShapes {
+    var source, destination: dnnl_memory_desc_t
+    let strides, kernel, padding: [Int64]
+
+    init(_ g: Pool2dGeometry) {
+        source = plainMemoryDescriptor([g.batch, g.channels, g.inputHeight, g.inputWidth], dnnl_nchw)
+        destination = plainMemoryDescriptor([g.batch, g.channels, g.outputHeight, g.outputWidth], dnnl_nchw)
+        strides = [Int64(g.strideHeight), Int64(g.strideWidth)]
+        kernel = [Int64(g.kernelHeight), Int64(g.kernelWidth)]
+        padding = [Int64(g.paddingHeight), Int64(g.paddingWidth)]
+    }
+}
+
+/// count_include_pad true → divide by kh·kw; false → by the in-bounds count (PyTorch's two modes).
+private func averagePoolingAlgorithm(_ countIncludePadding: Bool) -> dnnl_alg_kind_t {
+    countIncludePadding ? dnnl_pooling_avg_include_padding : dnnl_pooling_avg_exclude_padding
+}
+
+/// Batch norm data [N, C, S] described as nchw with H = S, W = 1 (oneDNN normalises over N, H, W).
+private func batchNormData(_ g: BatchNormGeometry) -> dnnl_memory_desc_t {
+    plainMemoryDescriptor([g.batch, g.channels, g.spatial, 1], dnnl_nchw)
+}
+
+/// Separate gamma and beta buffers (oneDNN 2.3+ flags), rather than the older packed [2, C] scaleshift.
+private let scaleAndShift = dnnl_use_scale.rawValue | dnnl_use_shift.rawValue
+
+private let transposed = CChar(UInt8(ascii: "T"))
+private let notTransposed = CChar(UInt8(ascii: "N"))
+
+// MARK: - Status checks
+
+/// Stops on a failed oneDNN call: every failure here is a programming error (a shape the caller
+/// should not have produced, or a bug in this file), never bad user input.
+private func check(_ status: dnnl_status_t, _ function: String, _ context: @autoclosure () -> String) {
+    guard status != dnnl_success else { return }
+    preconditionFailure("oneDNN \(function) failed with \(statusName(status)) for \(context())")
+}
+
+private func check(_ status: dnnl_status_t, _ function: String, _ key: PrimitiveKey) {
+    check(status, function, key.description)
+}
+
+private func statusName(_ status: dnnl_status_t) -> String {
+    switch status {
+    case dnnl_out_of_memory: "dnnl_out_of_memory"
+    case dnnl_invalid_arguments: "dnnl_invalid_arguments"
+    case dnnl_unimplemented: "dnnl_unimplemented"
+    case dnnl_iterator_ends: "dnnl_iterator_ends"
+    case dnnl_runtime_error: "dnnl_runtime_error"
+    case dnnl_not_required: "dnnl_not_required"
+    default: "status \(status.rawValue)"
+    }
+}
+
+// MARK: - Empty shapes
+
+// oneDNN's handling of zero-sized dimensions varies by primitive; an empty batch (or no channels)
+// goes through the reference loops instead, which produce the right zeros trivially.
+extension Conv2dGeometry {
+    var isEmpty: Bool { batch == 0 || inputChannels == 0 || outputChannels == 0 }
+}
+
+extension ConvTranspose2dGeometry {
+    var isEmpty: Bool { batch == 0 || inputChannels == 0 || outputChannels == 0 }
+}
+
+extension Pool2dGeometry {
+    var isEmpty: Bool { batch == 0 || channels == 0 }
+}
+
+extension BatchNormGeometry {
+    var isEmpty: Bool { batch == 0 || channels == 0 || spatial == 0 }
+}
