@@ -25,6 +25,8 @@ let package = Package(
         .target(name: "NFMLog", dependencies: ["NFMIO"]),
         // MinAtar-faithful gridworld games; no dependencies.
         .target(name: "Envs", path: "envs"),
+        // Sort-of-CLEVR generation, IDX (Fashion-MNIST) parsing and deterministic batching.
+        .target(name: "NFMData", dependencies: ["NFMTensor"]),
 
         .testTarget(name: "NFMKernelsTests", dependencies: ["NFMKernels"]),
         .testTarget(name: "NFMTensorTests", dependencies: ["NFMTensor"], resources: [.copy("Fixtures")]),
@@ -32,5 +34,6 @@ let package = Package(
         .testTarget(name: "NFMIOTests", dependencies: ["NFMIO"]),
         .testTarget(name: "NFMLogTests", dependencies: ["NFMLog"]),
         .testTarget(name: "EnvsTests", dependencies: ["Envs"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NFMDataTests", dependencies: ["NFMData"]),
     ]
 )
