@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "NFMTraining", dependencies: ["NFMNN", "NFMOptimizers", "NFMLog", "NFMIO"]),
         // MinAtar-faithful gridworld games; no dependencies.
         .target(name: "Envs", path: "envs"),
+        // Sort-of-CLEVR generation, IDX (Fashion-MNIST) parsing and deterministic batching.
+        .target(name: "NFMData", dependencies: ["NFMTensor"]),
 
         .testTarget(name: "NFMKernelsTests", dependencies: ["NFMKernels"]),
         .testTarget(name: "NFMTensorTests", dependencies: ["NFMTensor"], resources: [.copy("Fixtures")]),
@@ -38,5 +40,6 @@ let package = Package(
         .testTarget(name: "NFMOptimizersTests", dependencies: ["NFMOptimizers"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NFMTrainingTests", dependencies: ["NFMTraining"]),
         .testTarget(name: "EnvsTests", dependencies: ["Envs"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NFMDataTests", dependencies: ["NFMData"]),
     ]
 )
