@@ -15,6 +15,8 @@ public enum OpCatalog {
         // network
         "matmul", "linear", "conv2d", "convTranspose2d", "maxPool2d", "avgPool2d", "resizeNearest",
         "batchNorm", "batchNormInference", "softmax", "logSoftmax", "topK",
+        // the NFM attention core (DESIGN.md §2), one fused op
+        "nfmAttention",
         // losses
         "nllLoss", "crossEntropy", "mseLoss", "binaryCrossEntropyWithLogits", "huberLoss", "smoothL1Loss",
     ]

@@ -112,6 +112,15 @@ struct OpCase {
         case "softmax": return softmax(x[0], alongAxis: int("axis"))
         case "logSoftmax": return logSoftmax(x[0], alongAxis: int("axis"))
         case "topK": return topK(x[0], k: int("k"), alongAxis: int("axis")).values
+        case "nfmAttention":
+            // Inputs are [query, key_1, value_1, key_2, value_2, …]; the weights are checked in NFMAttentionTests.
+            let memory = x.dropFirst()
+            return nfmAttention(
+                query: x[0], keys: memory.enumerated().filter { $0.offset % 2 == 0 }.map(\.element),
+                values: memory.enumerated().filter { $0.offset % 2 == 1 }.map(\.element), heads: int("heads"),
+                keySize: int("keySize"), valueSize: int("valueSize"), topK: int("topK"),
+                temperature: (params["temperature"] as? NSNumber)?.floatValue
+            ).output
         case "oneHot": return oneHot(x[0].scalars.map { Int($0) }, depth: int("depth"))
         case "nllLoss": return nllLoss(x[0], targets: ints("targets")!, reduction: reduction)
         case "crossEntropy": return crossEntropy(logits: x[0], targets: ints("targets")!, reduction: reduction)

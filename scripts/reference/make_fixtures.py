@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nfm_attention_reference import nfm_attention, query_away_from_ties
+
 assert torch.__version__.startswith("2.13.0"), f"pinned torch 2.13.0, found {torch.__version__}"
 rng = np.random.default_rng(20210301)
 cases = []
@@ -182,6 +184,26 @@ add("huberLoss", "huber_loss_delta", [residual_away_from(normal(3, 4, scale=2), 
 smooth_target = normal(3, 4)
 add("smoothL1Loss", "smooth_l1_loss_beta", [residual_away_from(normal(3, 4, scale=2), smooth_target, 0.5), smooth_target], lambda a, b: F.smooth_l1_loss(a, b, beta=0.5), {"beta": 0.5})
 add("smoothL1Loss", "smooth_l1_loss_none", [residual_away_from(normal(3, 4, scale=2), smooth_target, 1.0), smooth_target], lambda a, b: F.smooth_l1_loss(a, b, reduction="none"), {"beta": 1.0, "reduction": "none"})
+
+# The NFM attention core (DESIGN.md §2 steps 2–5); inputs are [query, key_1, value_1, key_2, value_2, …].
+# The query is redrawn near top-k ties, so that a finite-difference step of 5e-3 keeps the same slots.
+def add_nfm_attention(name, batch, heads, key_size, value_size, size, entry_sizes, top_k, temperature):
+    keys = [normal(batch, heads * key_size, h, w) for h, w in entry_sizes]
+    values = [normal(batch, heads * value_size, h, w) for h, w in entry_sizes]
+    tau = temperature if temperature is not None else key_size ** 0.5
+    query = query_away_from_ties(lambda shape: normal(*shape), keys, heads, key_size, top_k, tau, 0.03,
+                                 (batch, heads * key_size, size[0], size[1]))
+    inputs = [query] + [x for pair in zip(keys, values) for x in pair]
+
+    def fn(q, *memory):
+        return nfm_attention(q, list(memory[0::2]), list(memory[1::2]), heads, key_size, value_size, top_k, tau)
+    add("nfmAttention", name, inputs, fn,
+        {"heads": heads, "keySize": key_size, "valueSize": value_size, "topK": top_k, "temperature": temperature})
+
+
+add_nfm_attention("nfm_attention_top1_mixed_sizes", 2, 2, 2, 3, (3, 4), [(3, 4), (2, 2), (5, 6), (1, 3)], 1, 0.9)
+add_nfm_attention("nfm_attention_top2_upsampled", 1, 1, 3, 2, (4, 4), [(2, 2), (3, 1), (4, 4), (1, 1)], 2, None)
+add_nfm_attention("nfm_attention_dense_default_tau", 1, 1, 3, 2, (2, 3), [(4, 5), (2, 3)], 3, None)
 
 out = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "NFMTensorTests", "Fixtures", "ops.json")
 with open(out, "w") as f:
