@@ -25,6 +25,10 @@ let package = Package(
         .target(name: "NFMLog", dependencies: ["NFMIO"]),
         // SGD, Adam, AdamW, RMSprop, clipping and schedules with torch.optim semantics.
         .target(name: "NFMOptimizers", dependencies: ["NFMTensor", "NFMNN"]),
+        // The paper: NFM layers (attention over every slot written so far, gated residual) and their memory.
+        .target(name: "NFMLayers", dependencies: ["NFMNN"]),
+        // Reference models shared by the programs and the benchmark (Sort-of-CLEVR CNN-MLP, with and without NFM).
+        .target(name: "NFMModels", dependencies: ["NFMLayers"]),
         // The trainer: checkpoints, resume, NaN stop, Ctrl-C, progress and metrics around a program's step.
         .target(name: "NFMTraining", dependencies: ["NFMNN", "NFMOptimizers", "NFMLog", "NFMIO"]),
         // MinAtar-faithful gridworld games; no dependencies.
@@ -38,7 +42,8 @@ let package = Package(
         .testTarget(name: "NFMIOTests", dependencies: ["NFMIO"]),
         .testTarget(name: "NFMLogTests", dependencies: ["NFMLog"]),
         .testTarget(name: "NFMOptimizersTests", dependencies: ["NFMOptimizers"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NFMTrainingTests", dependencies: ["NFMTraining"]),
+        .testTarget(name: "NFMTrainingTests", dependencies: ["NFMTraining", "NFMModels"]),
+        .testTarget(name: "NFMLayersTests", dependencies: ["NFMModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EnvsTests", dependencies: ["Envs"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NFMDataTests", dependencies: ["NFMData"]),
     ]

@@ -29,7 +29,7 @@ open class Module {
     // MARK: Reflection
 
     /// The direct children with their keys, in declaration order.
-    public func children() -> [(key: String, module: Module)] {
+    open func children() -> [(key: String, module: Module)] {
         var result: [(String, Module)] = []
         for (label, value) in storedProperties() {
             switch value {

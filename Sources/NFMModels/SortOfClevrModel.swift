@@ -1,0 +1,63 @@
+import NFMLayers
+import NFMNN
+import NFMTensor
+
+/// The reference relational-reasoning models (DESIGN.md §2): `CNN_MLP` (one pass, no NFM) and
+/// `CNN_MLP_NFL` (two passes with NFM). After the trunk: avg-pool 4, nearest-resize to 5×5, a 1×1
+/// conv (`conv1`, width → 64), flatten, concatenate the 11-d question, then `fc1` → ReLU →
+/// `fcout.fc2` → ReLU → dropout 0.5 → `fcout.fc3` → log-softmax over the 10 answers.
+/// Keys match `reference/sort_of_clevr_nfm_state_dict.tsv`.
+public final class SortOfClevrModel: Module {
+    /// The convolutional trunk (key `conv`).
+    public let conv: ConvolutionalTrunk
+    /// 1×1 convolution from the trunk width to 64 (key `conv1`).
+    public let conv1: Conv2d
+    /// First fully connected layer, 64·5·5 + question → 256 (key `fc1`).
+    public let fc1: Linear
+    /// The output block (key `fcout`).
+    public let fcout: OutputHead
+
+    /// A model; `nfm` nil gives the baseline (one pass).
+    public init(
+        widths: [Int] = [48, 96, 192, 384], passes: Int = 2, nfm: NFMConfiguration? = NFMConfiguration(),
+        questionSize: Int = 11, answers: Int = 10, using generator: inout SeededGenerator
+    ) {
+        conv = ConvolutionalTrunk(inputChannels: 3, widths: widths, passes: nfm == nil ? 1 : passes, nfm: nfm, using: &generator)
+        conv1 = Conv2d(widths.last!, 64, kernelSize: 1, using: &generator)
+        fc1 = Linear(64 * 5 * 5 + questionSize, 256, using: &generator)
+        fcout = OutputHead(hidden: 256, answers: answers, using: &generator)
+        super.init()
+    }
+
+    /// Log-probabilities [N, answers] for images [N, 3, 75, 75] and questions [N, 11].
+    public func callAsFunction(images: Tensor, questions: Tensor, generator: inout SeededGenerator) -> Tensor {
+        var memory = NFMMemory()
+        let features = conv(images, memory: &memory)
+        let pooled = resizeNearest(avgPool2d(features, kernelSize: 4), height: 5, width: 5)
+        let flat = conv1(pooled).flattened()
+        let hidden = relu(fc1(Tensor.concatenate([flat, questions], alongAxis: 1)))
+        return fcout(hidden, generator: &generator)
+    }
+}
+
+/// `fc2` → ReLU → dropout 0.5 → `fc3` → log-softmax (the reference `FCOutputModel`). Dropout is
+/// off in eval mode (the reference leaves it on, a bug; DESIGN.md §2).
+public final class OutputHead: Module {
+    /// Hidden layer.
+    public let fc2: Linear
+    /// Output layer.
+    public let fc3: Linear
+    let dropout = Dropout(probability: 0.5)
+
+    /// A head of width `hidden` over `answers` classes.
+    public init(hidden: Int, answers: Int, using generator: inout SeededGenerator) {
+        fc2 = Linear(hidden, hidden, using: &generator)
+        fc3 = Linear(hidden, answers, using: &generator)
+        super.init()
+    }
+
+    /// Log-probabilities over the answers.
+    public func callAsFunction(_ x: Tensor, generator: inout SeededGenerator) -> Tensor {
+        logSoftmax(fc3(dropout(relu(fc2(x)), using: &generator)), alongAxis: 1)
+    }
+}
