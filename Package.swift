@@ -6,6 +6,9 @@ import PackageDescription
 
 let package = Package(
     name: "NFM",
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
     targets: [
         // C libraries from Debian -dev packages (scripts/setup.sh installs them).
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
@@ -35,6 +38,8 @@ let package = Package(
         .target(name: "Envs", path: "envs"),
         // Sort-of-CLEVR generation, IDX (Fashion-MNIST) parsing and deterministic batching.
         .target(name: "NFMData", dependencies: ["NFMTensor"]),
+
+        // Programs: each a thin @main folder with its flags and its own models.
 
         .testTarget(name: "NFMKernelsTests", dependencies: ["NFMKernels"]),
         .testTarget(name: "NFMTensorTests", dependencies: ["NFMTensor"], resources: [.copy("Fixtures")]),
