@@ -357,7 +357,7 @@ public enum SortOfCLEVR {
             precondition(
                 pixels.count == size * size * SortOfCLEVR.channelCount,
                 "Scene.render: buffer holds \(pixels.count) bytes, a 75×75×3 image needs \(size * size * 3)")
-            pixels.update(repeating: 255)
+            pixels.initialize(repeating: 255)  // may be uninitialized memory (renderedImage); UInt8 is trivial
             for object in objects {
                 let (red, green, blue) = object.color.rgb
                 // Only the bounding box can be covered; clamp it to the image for hand-built scenes near edges.

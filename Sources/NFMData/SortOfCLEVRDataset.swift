@@ -107,11 +107,11 @@ extension SortOfCLEVR {
                         if let resampler {
                             resampler.resample(hwc: input, intoCHW: target)
                         } else {
-                            // HWC bytes → CHW floats.
+                            // HWC bytes → CHW floats, through a table (the same values as byte / 255).
                             for pixel in 0..<plane {
-                                target[pixel] = Float(input[pixel * 3]) / 255
-                                target[plane + pixel] = Float(input[pixel * 3 + 1]) / 255
-                                target[2 * plane + pixel] = Float(input[pixel * 3 + 2]) / 255
+                                target[pixel] = byteToUnit[Int(input[pixel * 3])]
+                                target[plane + pixel] = byteToUnit[Int(input[pixel * 3 + 1])]
+                                target[2 * plane + pixel] = byteToUnit[Int(input[pixel * 3 + 2])]
                             }
                         }
                     }
@@ -162,6 +162,9 @@ extension SortOfCLEVR.Dataset: IndexedDataset {
     /// The (image, question) pairs at the given global question indices.
     public func batch(indices: [Int]) -> SortOfCLEVR.Batch { batch(questionIndices: indices) }
 }
+
+/// byte / 255 for every byte value.
+private let byteToUnit: [Float] = (0...255).map { Float($0) / 255 }
 
 /// Area-averaging downscaling, separable: each output pixel averages the input pixels under its footprint,
 /// weighting the two edge pixels by the fraction they overlap.

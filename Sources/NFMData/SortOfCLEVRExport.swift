@@ -23,10 +23,22 @@ extension SortOfCLEVR {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try Data(dataset.pixels).write(to: directory.appendingPathComponent("images.u8"), options: .atomic)
         try Data(header(of: dataset).utf8).write(to: directory.appendingPathComponent("images.json"), options: .atomic)
+        // There are only 6 × 6 × 10 distinct questions: format each once, not once per image.
+        var questionTexts: [String] = []
+        for color in Color.allCases {
+            for kind in QuestionKind.allCases {
+                for answer in Answer.allCases {
+                    questionTexts.append(questionText(Question(color: color, kind: kind, answer: answer)))
+                }
+            }
+        }
         var lines = ""
-        lines.reserveCapacity(dataset.imageCount * 4_000)
+        lines.reserveCapacity(dataset.imageCount * 4_200)
         for (index, scene) in dataset.scenes.enumerated() {
-            lines += sceneLine(scene, index: index)
+            lines += sceneLine(scene, index: index) { question in
+                questionTexts[(question.color.rawValue * QuestionKind.allCases.count + question.kind.rawValue) * answerCount
+                    + question.answer.rawValue]
+            }
             lines += "\n"
         }
         try Data(lines.utf8).write(to: directory.appendingPathComponent("scenes.jsonl"), options: .atomic)
@@ -135,22 +147,23 @@ extension SortOfCLEVR {
             """
     }
 
-    private static func sceneLine(_ scene: Scene, index: Int) -> String {
+    private static func sceneLine(_ scene: Scene, index: Int, questionText: (Question) -> String) -> String {
         // Written by hand rather than with JSONEncoder: fixed key order reads better, and every string is
         // one of the vocabularies above, so nothing needs escaping.
         let objects = scene.objects.map { object in
             "{\"color\": \"\(object.color.name)\", \"color_index\": \(object.color.rawValue), "
                 + "\"shape\": \"\(object.shape.name)\", \"x\": \(number(object.x)), \"y\": \(number(object.y))}"
         }
-        let questions = scene.questions.map { question in
-            let vector = question.vector.map { $0 == 1 ? "1" : "0" }.joined(separator: ", ")
-            return "{\"vector\": [\(vector)], \"color\": \"\(question.color.name)\", "
-                + "\"type\": \"\(question.kind.typeName)\", \"type_index\": \(question.kind.typeIndex), "
-                + "\"subtype\": \(question.kind.subtype), \"kind\": \"\(question.kind.name)\", "
-                + "\"answer\": \(question.answer.rawValue), \"answer_word\": \"\(question.answer.word)\"}"
-        }
         return "{\"image\": \(index), \"objects\": [\(objects.joined(separator: ", "))], "
-            + "\"questions\": [\(questions.joined(separator: ", "))]}"
+            + "\"questions\": [\(scene.questions.map(questionText).joined(separator: ", "))]}"
+    }
+
+    private static func questionText(_ question: Question) -> String {
+        let vector = question.vector.map { $0 == 1 ? "1" : "0" }.joined(separator: ", ")
+        return "{\"vector\": [\(vector)], \"color\": \"\(question.color.name)\", "
+            + "\"type\": \"\(question.kind.typeName)\", \"type_index\": \(question.kind.typeIndex), "
+            + "\"subtype\": \(question.kind.subtype), \"kind\": \"\(question.kind.name)\", "
+            + "\"answer\": \(question.answer.rawValue), \"answer_word\": \"\(question.answer.word)\"}"
     }
 
     /// Integers without a fractional part (generated centres), other values in Swift's shortest round-trip form.

@@ -108,6 +108,7 @@ extension SortOfCLEVR {
     ///
     /// Image i of a split is drawn from its own generator, seeded by (seed, split, i), so an image does not
     /// depend on how many images come before it: a larger data set extends a smaller one with the same seed.
+    /// The `.outOfDistribution` split needs at least one held-out colour (its questions ask only about them).
     public static func generate(_ configuration: Configuration, split: Split, count: Int) -> Dataset {
         let imageBytes = imageSize * imageSize * channelCount
         var scenes: [Scene] = []
