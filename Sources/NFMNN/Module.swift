@@ -174,20 +174,22 @@ extension Optional: TensorSlotValue where Wrapped == Tensor {
     public init(slotTensor: Tensor?) { self = slotTensor }
 }
 
-/// Declares a trained parameter of a `Module`, saved under the property name or `key`.
-@propertyWrapper
-public final class ParameterInfo<Value: TensorSlotValue>: TensorSlot {
-    private var value: Value?
+/// The storage that `ParameterInfo` and `BufferInfo` share: an optional value (unset until the
+/// module's initialiser assigns it), the PyTorch key, and what kind of slot it is.
+public class TensorSlotStorage<Value: TensorSlotValue>: TensorSlot {
+    var value: Value?
     let key: String?
-    var kind: SlotKind { .parameter }
+    let kind: SlotKind
 
-    /// The parameter; set it in the module's initialiser before first use.
-    public var wrappedValue: Value {
-        get {
-            guard let value else { preconditionFailure("parameter '\(key ?? "?")' read before it was set") }
-            return value
-        }
-        set { value = newValue }
+    init(value: Value?, key: String?, kind: SlotKind) {
+        self.value = value
+        self.key = key
+        self.kind = kind
+    }
+
+    func read() -> Value {
+        guard let value else { preconditionFailure("\(kind) '\(key ?? "?")' read before it was set") }
+        return value
     }
 
     func modify(_ body: (inout Tensor) -> Void) {
@@ -200,56 +202,41 @@ public final class ParameterInfo<Value: TensorSlotValue>: TensorSlot {
     var tensor: Tensor? {
         get { value?.slotTensor }
         set { value = Value(slotTensor: newValue) }
+    }
+}
+
+/// Declares a trained parameter of a `Module`, saved under the property name or `key`.
+@propertyWrapper
+public final class ParameterInfo<Value: TensorSlotValue>: TensorSlotStorage<Value> {
+    /// The parameter; set it in the module's initialiser before first use.
+    public var wrappedValue: Value {
+        get { read() }
+        set { value = newValue }
     }
 
     /// A parameter saved under the property name, or under `key` (a PyTorch name) if given; the
     /// module's initialiser assigns its value.
-    public init(key: String? = nil) { self.key = key }
+    public init(key: String? = nil) { super.init(value: nil, key: key, kind: .parameter) }
 
     /// A parameter with an initial value.
-    public init(wrappedValue: Value, key: String? = nil) {
-        self.value = wrappedValue
-        self.key = key
-    }
+    public init(wrappedValue: Value, key: String? = nil) { super.init(value: wrappedValue, key: key, kind: .parameter) }
 }
 
 /// Declares a buffer of a `Module` (saved, not trained), such as batch norm's running statistics.
 @propertyWrapper
-public final class BufferInfo<Value: TensorSlotValue>: TensorSlot {
-    private var value: Value?
-    let key: String?
-    var kind: SlotKind { .buffer }
-
+public final class BufferInfo<Value: TensorSlotValue>: TensorSlotStorage<Value> {
     /// The buffer; set it in the module's initialiser before first use.
     public var wrappedValue: Value {
-        get {
-            guard let value else { preconditionFailure("buffer '\(key ?? "?")' read before it was set") }
-            return value
-        }
+        get { read() }
         set { value = newValue }
-    }
-
-    func modify(_ body: (inout Tensor) -> Void) {
-        guard var tensor = value?.slotTensor else { return }
-        value = nil  // drop the wrapper's reference so that `tensor` is uniquely held
-        body(&tensor)
-        value = Value(slotTensor: tensor)
-    }
-
-    var tensor: Tensor? {
-        get { value?.slotTensor }
-        set { value = Value(slotTensor: newValue) }
     }
 
     /// A buffer saved under the property name, or under `key` (a PyTorch name) if given; the
     /// module's initialiser assigns its value.
-    public init(key: String? = nil) { self.key = key }
+    public init(key: String? = nil) { super.init(value: nil, key: key, kind: .buffer) }
 
     /// A buffer with an initial value.
-    public init(wrappedValue: Value, key: String? = nil) {
-        self.value = wrappedValue
-        self.key = key
-    }
+    public init(wrappedValue: Value, key: String? = nil) { super.init(value: wrappedValue, key: key, kind: .buffer) }
 }
 
 /// Declares an integer counter buffer, saved as an int64 scalar (torch's `num_batches_tracked`).

@@ -36,23 +36,9 @@ public func conv2d(
                 Kernels.backend.conv2dBackwardData(geometry, gradOutput: g.storage.pointer, weight: w.storage.pointer, gradInput: out.baseAddress!)
             }
         }
-        var gradWeight = Tensor(zeros: [])
-        var gradBias: Tensor? = biasShape.map { Tensor(zeros: $0) }
-        if needWeight || gradBias != nil {
-            gradWeight = Tensor(zeros: w.shape)
-            gradWeight.withUnsafeMutableBufferPointer { gw in
-                if gradBias != nil {
-                    gradBias!.withUnsafeMutableBufferPointer { gb in
-                        Kernels.backend.conv2dBackwardWeights(
-                            geometry, input: input.storage.pointer, gradOutput: g.storage.pointer,
-                            gradWeight: gw.baseAddress!, gradBias: gb.baseAddress!)
-                    }
-                } else {
-                    Kernels.backend.conv2dBackwardWeights(
-                        geometry, input: input.storage.pointer, gradOutput: g.storage.pointer,
-                        gradWeight: gw.baseAddress!, gradBias: nil)
-                }
-            }
+        let (gradWeight, gradBias) = weightGradients(weightShape: w.shape, biasShape: biasShape) { gradWeight, gradBias in
+            Kernels.backend.conv2dBackwardWeights(
+                geometry, input: input.storage.pointer, gradOutput: g.storage.pointer, gradWeight: gradWeight, gradBias: gradBias)
         }
         var grads: [Tensor?] = [gradInput, needWeight ? gradWeight : nil]
         if biasShape != nil { grads.append(gradBias) }
@@ -94,23 +80,23 @@ public func convTranspose2d(
                     geometry, gradOutput: g.storage.pointer, weight: w.storage.pointer, gradInput: out.baseAddress!)
             }
         }
-        var gradWeight = Tensor(zeros: w.shape)
-        var gradBias: Tensor? = biasShape.map { Tensor(zeros: $0) }
-        gradWeight.withUnsafeMutableBufferPointer { gw in
-            if gradBias != nil {
-                gradBias!.withUnsafeMutableBufferPointer { gb in
-                    Kernels.backend.convTranspose2dBackwardWeights(
-                        geometry, input: input.storage.pointer, gradOutput: g.storage.pointer,
-                        gradWeight: gw.baseAddress!, gradBias: gb.baseAddress!)
-                }
-            } else {
-                Kernels.backend.convTranspose2dBackwardWeights(
-                    geometry, input: input.storage.pointer, gradOutput: g.storage.pointer,
-                    gradWeight: gw.baseAddress!, gradBias: nil)
-            }
+        let (gradWeight, gradBias) = weightGradients(weightShape: w.shape, biasShape: biasShape) { gradWeight, gradBias in
+            Kernels.backend.convTranspose2dBackwardWeights(
+                geometry, input: input.storage.pointer, gradOutput: g.storage.pointer, gradWeight: gradWeight, gradBias: gradBias)
         }
         var grads: [Tensor?] = [gradInput, needWeight ? gradWeight : nil]
         if biasShape != nil { grads.append(gradBias) }
         return grads
     }
+}
+
+/// Runs a backward-weights kernel into fresh gradient buffers: ∂weight of `weightShape`, and ∂bias
+/// of `biasShape` when the op has a bias (the kernel gets nil otherwise).
+private func weightGradients(
+    weightShape: [Int], biasShape: [Int]?,
+    _ kernel: (_ gradWeight: UnsafeMutablePointer<Float>, _ gradBias: UnsafeMutablePointer<Float>?) -> Void
+) -> (weight: Tensor, bias: Tensor?) {
+    let biasStorage = biasShape.map { TensorStorage(uninitializedCount: Tensor.elementCount($0)) }
+    let weight = Tensor.build(weightShape) { gradWeight in kernel(gradWeight.baseAddress!, biasStorage?.pointer) }
+    return (weight, biasShape.map { Tensor(shape: $0, storage: biasStorage!) })
 }
