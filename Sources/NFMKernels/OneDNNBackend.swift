@@ -208,10 +208,8 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
 
     /// input [N, C, H, W] → output [N, C, Ho, Wo] (+ indices [N, C, Ho, Wo] for `.max`).
     ///
-    /// Max pooling does not go through oneDNN: its backward needs oneDNN's workspace, whose layout is
-    /// an implementation detail, while the protocol saves PyTorch's flat indices. Finding the index
-    /// already finds the max, so one Swift pass (parallel over planes) writes both; running oneDNN
-    /// first would only read the input twice. Average pooling runs on oneDNN.
+    /// Pooling does not go through oneDNN: see Pooling.swift for why (PyTorch-style max indices, and
+    /// oneDNN's slow plain-layout average pooling). Both kinds are Swift loops parallel over planes.
     public func pool2dForward(
         _ g: Pool2dGeometry, kind: PoolKind, input: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>, indices: PoolIndices?
@@ -220,17 +218,13 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         switch kind {
         case .max:
             guard let indices else { preconditionFailure("pool2dForward: .max needs indices, \(g)") }
-            MaxPooling.forward(g, input: input, output: output, indices: indices)
+            Pooling.maxForward(g, input: input, output: output, indices: indices)
         case .average(let countIncludePadding):
-            if g.isEmpty { return }
-            run(
-                .averagePoolingForward(g, countIncludePadding: countIncludePadding),
-                [Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_DST, output)])
+            Pooling.averageForward(g, countIncludePadding: countIncludePadding, input: input, output: output)
         }
     }
 
     /// gradOutput [N, C, Ho, Wo] (+ indices for `.max`) → gradInput [N, C, H, W].
-    /// Max: a Swift scatter through the saved indices. Average: oneDNN.
     public func pool2dBackward(
         _ g: Pool2dGeometry, kind: PoolKind, gradOutput: UnsafePointer<Float>,
         indices: UnsafePointer<Int32>?, gradInput: UnsafeMutablePointer<Float>
@@ -239,12 +233,10 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         switch kind {
         case .max:
             guard let indices else { preconditionFailure("pool2dBackward: .max needs indices, \(g)") }
-            MaxPooling.backward(g, gradOutput: gradOutput, indices: indices, gradInput: gradInput)
+            Pooling.maxBackward(g, gradOutput: gradOutput, indices: indices, gradInput: gradInput)
         case .average(let countIncludePadding):
-            if g.isEmpty { return }
-            run(
-                .averagePoolingBackward(g, countIncludePadding: countIncludePadding),
-                [Argument(DNNL_ARG_DIFF_DST, gradOutput), Argument(DNNL_ARG_DIFF_SRC, gradInput)])
+            Pooling.averageBackward(
+                g, countIncludePadding: countIncludePadding, gradOutput: gradOutput, gradInput: gradInput)
         }
     }
 
@@ -421,29 +413,6 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
             let hint = cachedPrimitive(.deconvolutionForward(g, withBias: withBias))
             return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
 
-        case .averagePoolingForward(let g, let countIncludePadding):
-            var shapes = PoolingShapes(g)
-            var descriptor = dnnl_pooling_desc_t()
-            check(
-                dnnl_pooling_forward_desc_init(
-                    &descriptor, dnnl_forward_training, averagePoolingAlgorithm(countIncludePadding),
-                    &shapes.source, &shapes.destination, shapes.strides, shapes.kernel,
-                    shapes.padding, shapes.padding),
-                "dnnl_pooling_forward_desc_init", key)
-            return primitiveDescriptor(&descriptor, hint: nil, key)
-
-        case .averagePoolingBackward(let g, let countIncludePadding):
-            var shapes = PoolingShapes(g)
-            var descriptor = dnnl_pooling_desc_t()
-            check(
-                dnnl_pooling_backward_desc_init(
-                    &descriptor, averagePoolingAlgorithm(countIncludePadding),
-                    &shapes.source, &shapes.destination, shapes.strides, shapes.kernel,
-                    shapes.padding, shapes.padding),
-                "dnnl_pooling_backward_desc_init", key)
-            let hint = cachedPrimitive(.averagePoolingForward(g, countIncludePadding: countIncludePadding))
-            return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
-
         case .batchNormForwardTraining(let g, let epsilon):
             var data = batchNormData(g)
             var descriptor = dnnl_batch_normalization_desc_t()
@@ -507,8 +476,6 @@ enum PrimitiveKey: Hashable, CustomStringConvertible {
     case deconvolutionForward(ConvTranspose2dGeometry, withBias: Bool)
     case deconvolutionBackwardData(ConvTranspose2dGeometry)
     case deconvolutionBackwardWeights(ConvTranspose2dGeometry, withBias: Bool)
-    case averagePoolingForward(Pool2dGeometry, countIncludePadding: Bool)
-    case averagePoolingBackward(Pool2dGeometry, countIncludePadding: Bool)
     case batchNormForwardTraining(BatchNormGeometry, epsilon: Float)
     case batchNormForwardInference(BatchNormGeometry, epsilon: Float)
     case batchNormBackward(BatchNormGeometry, epsilon: Float)
@@ -521,8 +488,6 @@ enum PrimitiveKey: Hashable, CustomStringConvertible {
         case .deconvolutionForward(let g, let withBias): "deconvolution forward (bias \(withBias)) \(g)"
         case .deconvolutionBackwardData(let g): "deconvolution backward data \(g)"
         case .deconvolutionBackwardWeights(let g, let withBias): "deconvolution backward weights (bias \(withBias)) \(g)"
-        case .averagePoolingForward(let g, let include): "average pooling forward (include padding \(include)) \(g)"
-        case .averagePoolingBackward(let g, let include): "average pooling backward (include padding \(include)) \(g)"
         case .batchNormForwardTraining(let g, let epsilon): "batch norm forward training (ε \(epsilon)) \(g)"
         case .batchNormForwardInference(let g, let epsilon): "batch norm forward inference (ε \(epsilon)) \(g)"
         case .batchNormBackward(let g, let epsilon): "batch norm backward (ε \(epsilon)) \(g)"
@@ -677,25 +642,6 @@ private struct DeconvolutionShapes {
     }
 }
 
-/// Pooling: src [N, C, H, W] nchw, dst [N, C, Ho, Wo] nchw; padding as for convolution.
-private struct PoolingShapes {
-    var source, destination: dnnl_memory_desc_t
-    let strides, kernel, padding: [Int64]
-
-    init(_ g: Pool2dGeometry) {
-        source = plainMemoryDescriptor([g.batch, g.channels, g.inputHeight, g.inputWidth], dnnl_nchw)
-        destination = plainMemoryDescriptor([g.batch, g.channels, g.outputHeight, g.outputWidth], dnnl_nchw)
-        strides = [Int64(g.strideHeight), Int64(g.strideWidth)]
-        kernel = [Int64(g.kernelHeight), Int64(g.kernelWidth)]
-        padding = [Int64(g.paddingHeight), Int64(g.paddingWidth)]
-    }
-}
-
-/// count_include_pad true → divide by kh·kw; false → by the in-bounds count (PyTorch's two modes).
-private func averagePoolingAlgorithm(_ countIncludePadding: Bool) -> dnnl_alg_kind_t {
-    countIncludePadding ? dnnl_pooling_avg_include_padding : dnnl_pooling_avg_exclude_padding
-}
-
 /// Batch norm data [N, C, S] described as nchw with H = S, W = 1 (oneDNN normalises over N, H, W).
 private func batchNormData(_ g: BatchNormGeometry) -> dnnl_memory_desc_t {
     plainMemoryDescriptor([g.batch, g.channels, g.spatial, 1], dnnl_nchw)
@@ -742,10 +688,6 @@ extension Conv2dGeometry {
 
 extension ConvTranspose2dGeometry {
     var isEmpty: Bool { batch == 0 || inputChannels == 0 || outputChannels == 0 }
-}
-
-extension Pool2dGeometry {
-    var isEmpty: Bool { batch == 0 || channels == 0 }
 }
 
 extension BatchNormGeometry {
