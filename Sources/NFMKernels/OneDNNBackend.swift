@@ -86,14 +86,31 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
             "transposeA \(transposeA) transposeB \(transposeB) m \(m) n \(n) k \(k) lda \(lda) ldb \(ldb) ldc \(ldc)")
     }
 
-    /// `count` independent gemms as a loop of `dnnl_sgemm`: each product is parallelised inside
-    /// oneDNN, and the loop adds no per-shape state.
+    /// `count` independent gemms as one oneDNN matmul primitive with a batch dimension (cached per
+    /// shape, strides, alpha and beta). A stride of 0 for A or B shares one matrix across the batch.
+    ///
+    /// Why not a loop of `dnnl_sgemm`: each call opens its own OpenMP parallel region, and measured
+    /// here 64 products of 64×32·32×1296 took 516 ms as a loop with the machine shared with other
+    /// work, against 16 ms as one primitive (10 ms for either on one thread). For tiny products
+    /// the primitive is as fast as the loop on one thread.
     public func batchedGemm(
         count: Int, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int, strideA: Int,
         b: UnsafePointer<Float>, ldb: Int, strideB: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int
     ) {
+        if count == 0 || m == 0 || n == 0 { return }
+        if count > 1 && k > 0 {
+            let product = BatchedProduct(
+                count: count, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                alpha: alpha, lda: lda, strideA: strideA, ldb: ldb, strideB: strideB,
+                beta: beta, ldc: ldc, strideC: strideC)
+            run(
+                .batchedMatmul(product),
+                [Argument(DNNL_ARG_SRC, a), Argument(DNNL_ARG_WEIGHTS, b), Argument(DNNL_ARG_DST, c)])
+            return
+        }
+        // One product, or empty products (k = 0, C = beta · C): plain gemm.
         for index in 0..<count {
             gemm(
                 transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
@@ -413,6 +430,29 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
             let hint = cachedPrimitive(.deconvolutionForward(g, withBias: withBias))
             return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
 
+        case .batchedMatmul(let product):
+            var (a, b, c) = product.memoryDescriptors
+            var descriptor = dnnl_matmul_desc_t()
+            check(dnnl_matmul_desc_init(&descriptor, &a, &b, nil, &c), "dnnl_matmul_desc_init", key)
+            return primitiveDescriptor(&descriptor, hint: nil, key) { attributes in
+                // C = alpha · A·B (output scale) + beta · C (sum post-op, which reads C first).
+                if product.alpha != 1 {
+                    var alpha = product.alpha
+                    check(
+                        dnnl_primitive_attr_set_output_scales(attributes, 1, 0, &alpha),
+                        "dnnl_primitive_attr_set_output_scales", key)
+                }
+                if product.beta != 0 {
+                    var postOperations: dnnl_post_ops_t?
+                    check(dnnl_post_ops_create(&postOperations), "dnnl_post_ops_create", key)
+                    defer { dnnl_post_ops_destroy(postOperations) }
+                    check(dnnl_post_ops_append_sum(postOperations, product.beta), "dnnl_post_ops_append_sum", key)
+                    check(
+                        dnnl_primitive_attr_set_post_ops(attributes, postOperations),
+                        "dnnl_primitive_attr_set_post_ops", key)
+                }
+            }
+
         case .batchNormForwardTraining(let g, let epsilon):
             var data = batchNormData(g)
             var descriptor = dnnl_batch_normalization_desc_t()
@@ -447,13 +487,16 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
 
     /// Turns an operation descriptor into a primitive descriptor (oneDNN picks the first, fastest,
     /// implementation that accepts the plain layouts).
-    /// `operation` points at one of oneDNN's `dnnl_*_desc_t` structs.
+    /// `operation` points at one of oneDNN's `dnnl_*_desc_t` structs; `configure` may add attributes.
     private func primitiveDescriptor(
-        _ operation: UnsafeRawPointer, hint: dnnl_primitive_desc_t?, _ key: PrimitiveKey
+        _ operation: UnsafeRawPointer, hint: dnnl_primitive_desc_t?, _ key: PrimitiveKey,
+        configure: (dnnl_primitive_attr_t) -> Void = { _ in }
     ) -> dnnl_primitive_desc_t {
-        var attributes: dnnl_primitive_attr_t?
-        check(dnnl_primitive_attr_create(&attributes), "dnnl_primitive_attr_create", key)
+        var createdAttributes: dnnl_primitive_attr_t?
+        check(dnnl_primitive_attr_create(&createdAttributes), "dnnl_primitive_attr_create", key)
+        guard let attributes = createdAttributes else { preconditionFailure("no primitive attributes for \(key)") }
         defer { dnnl_primitive_attr_destroy(attributes) }
+        configure(attributes)
         check(
             dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user),
             "dnnl_primitive_attr_set_scratchpad_mode", key)
@@ -479,6 +522,7 @@ enum PrimitiveKey: Hashable, CustomStringConvertible {
     case batchNormForwardTraining(BatchNormGeometry, epsilon: Float)
     case batchNormForwardInference(BatchNormGeometry, epsilon: Float)
     case batchNormBackward(BatchNormGeometry, epsilon: Float)
+    case batchedMatmul(BatchedProduct)
 
     var description: String {
         switch self {
@@ -491,6 +535,7 @@ enum PrimitiveKey: Hashable, CustomStringConvertible {
         case .batchNormForwardTraining(let g, let epsilon): "batch norm forward training (ε \(epsilon)) \(g)"
         case .batchNormForwardInference(let g, let epsilon): "batch norm forward inference (ε \(epsilon)) \(g)"
         case .batchNormBackward(let g, let epsilon): "batch norm backward (ε \(epsilon)) \(g)"
+        case .batchedMatmul(let product): "batched matmul \(product)"
         }
     }
 }
@@ -640,6 +685,41 @@ private struct DeconvolutionShapes {
             Int64(max(0, g.paddingWidth - g.outputPaddingWidth)),
         ]
     }
+}
+
+/// A batched gemm's shape, strides and scalars: everything baked into its matmul primitive.
+struct BatchedProduct: Hashable {
+    var count: Int
+    var transposeA, transposeB: Bool
+    var m, n, k: Int
+    var alpha: Float
+    var lda, strideA, ldb, strideB: Int
+    var beta: Float
+    var ldc, strideC: Int
+
+    /// op(A) [count, m, k], op(B) [count, k, n], C [count, m, n], described by strides so that the
+    /// caller's buffers are read in place: a transposed operand just swaps its two inner strides.
+    /// A batch stride of 0 becomes a batch dimension of 1, which oneDNN broadcasts.
+    var memoryDescriptors: (a: dnnl_memory_desc_t, b: dnnl_memory_desc_t, c: dnnl_memory_desc_t) {
+        let a = stridedMemoryDescriptor(
+            [strideA == 0 ? 1 : count, m, k],
+            [strideA == 0 ? m * k : strideA, transposeA ? 1 : lda, transposeA ? lda : 1])
+        let b = stridedMemoryDescriptor(
+            [strideB == 0 ? 1 : count, k, n],
+            [strideB == 0 ? k * n : strideB, transposeB ? 1 : ldb, transposeB ? ldb : 1])
+        let c = stridedMemoryDescriptor([count, m, n], [strideC, ldc, 1])
+        return (a, b, c)
+    }
+}
+
+/// f32 memory descriptor with explicit strides (in elements).
+private func stridedMemoryDescriptor(_ dimensions: [Int], _ strides: [Int]) -> dnnl_memory_desc_t {
+    var descriptor = dnnl_memory_desc_t()
+    check(
+        dnnl_memory_desc_init_by_strides(
+            &descriptor, Int32(dimensions.count), dimensions.map(Int64.init), dnnl_f32, strides.map(Int64.init)),
+        "dnnl_memory_desc_init_by_strides", "dimensions \(dimensions) strides \(strides)")
+    return descriptor
 }
 
 /// Batch norm data [N, C, S] described as nchw with H = S, W = 1 (oneDNN normalises over N, H, W).
