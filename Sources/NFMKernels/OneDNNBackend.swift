@@ -1,5 +1,5 @@
 // The production backend: oneDNN 2.6 through its C API. This file is the only place that calls
-// oneDNN (DESIGN.md §2): oneDNN 3.x renamed the operation-descriptor calls (`*_desc_init` became
+// oneDNN (DESIGN.md §1): oneDNN 3.x renamed the operation-descriptor calls (`*_desc_init` became
 // `*_primitive_desc_create`), so a port touches this file alone.
 //
 // How a call runs: the geometry and op kind form a `PrimitiveKey`; the first call with a key builds
@@ -485,9 +485,9 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         }
     }
 
-    /// Turns an operation descriptor into a primitive descriptor (oneDNN picks the first, fastest,
-    /// implementation that accepts the plain layouts).
-    /// `operation` points at one of oneDNN's `dnnl_*_desc_t` structs; `configure` may add attributes.
+    /// Turns an operation descriptor (`operation` points at one of oneDNN's `dnnl_*_desc_t` structs)
+    /// into a primitive descriptor; oneDNN picks its first (fastest) implementation that accepts the
+    /// plain layouts. Every primitive gets a user-managed scratchpad; `configure` may add attributes.
     private func primitiveDescriptor(
         _ operation: UnsafeRawPointer, hint: dnnl_primitive_desc_t?, _ key: PrimitiveKey,
         configure: (dnnl_primitive_attr_t) -> Void = { _ in }
