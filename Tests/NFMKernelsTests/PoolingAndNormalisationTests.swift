@@ -234,28 +234,43 @@ final class GemmTests: XCTestCase {
         XCTAssertEqual(c.values, [19, 25, 41, 55])
     }
 
+    /// Every transpose combination with padded rows and gaps between matrices, beta 0 and 1, a
+    /// stride of 0 (one B shared by the whole batch), and a repeated call (cached primitive).
     func testBatchedGemmMatchesReference() {
         var random = SplitMix64(seed: 31)
         let (count, m, n, k) = (4, 6, 5, 7)
-        for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+        var cases: [(transposeA: Bool, transposeB: Bool, beta: Float, sharedB: Bool)] = []
+        for transposeA in [false, true] {
+            for transposeB in [false, true] {
+                for beta: Float in [0, 1] { cases.append((transposeA, transposeB, beta, false)) }
+            }
+        }
+        cases.append((false, true, 0, true))
+        cases.append((true, false, 1, true))
+        for (transposeA, transposeB, beta, sharedB) in cases {
             let (rowsA, columnsA) = transposeA ? (k, m) : (m, k)
             let (rowsB, columnsB) = transposeB ? (n, k) : (k, n)
             let (lda, ldb, ldc) = (columnsA + 1, columnsB, n + 2)
             // Gaps between the matrices, so that the strides are really used.
-            let (strideA, strideB, strideC) = (rowsA * lda + 3, rowsB * ldb + 5, m * ldc + 1)
+            let (strideA, strideB, strideC) = (rowsA * lda + 3, sharedB ? 0 : rowsB * ldb + 5, m * ldc + 1)
             let a = Buffer(random.floats(count * strideA))
-            let b = Buffer(random.floats(count * strideB))
+            let b = Buffer(random.floats(sharedB ? rowsB * ldb : count * strideB))
             let initialC = random.floats(count * strideC)
             let fastC = Buffer(initialC)
             let referenceC = Buffer(initialC)
-            for (backend, c) in [(fast, fastC), (reference, referenceC)] {
-                backend.batchedGemm(
-                    count: count, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                    alpha: 0.75, a: a.readOnly, lda: lda, strideA: strideA, b: b.readOnly, ldb: ldb,
-                    strideB: strideB, beta: 1, c: c.pointer, ldc: ldc, strideC: strideC)
+            for (backend, c, repetitions) in [(fast, fastC, 2), (reference, referenceC, 1)] {
+                for _ in 0..<repetitions {
+                    c.pointer.update(from: initialC, count: initialC.count)
+                    backend.batchedGemm(
+                        count: count, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                        alpha: 0.75, a: a.readOnly, lda: lda, strideA: strideA, b: b.readOnly, ldb: ldb,
+                        strideB: strideB, beta: beta, c: c.pointer, ldc: ldc, strideC: strideC)
+                }
             }
             // Gaps and row padding in C are untouched by both, so compare everything.
-            assertClose(fastC.values, referenceC.values, "batchedGemm transposeA \(transposeA) transposeB \(transposeB)")
+            assertClose(
+                fastC.values, referenceC.values,
+                "batchedGemm transposeA \(transposeA) transposeB \(transposeB) beta \(beta) sharedB \(sharedB)")
         }
     }
 }
