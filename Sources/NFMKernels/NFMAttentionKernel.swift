@@ -131,14 +131,12 @@ public enum NFMAttentionKernel {
     ) {
         validate(geometry, keys: keys.count, values: values.count)
         let plan = GatherPlan(geometry)
-        let buffers = SharedBuffers(
-            query: UnsafeMutablePointer(mutating: query), keys: keys.map { UnsafeMutablePointer(mutating: $0) },
-            values: values.map { UnsafeMutablePointer(mutating: $0) }, output: output, weights: weights,
-            softmaxWeights: softmaxWeights, thresholdSlots: thresholdSlots, inverseDenominators: inverseDenominators,
-            gradOutput: nil, gradQuery: nil, gradKeys: [], gradValues: [])
-        // Scratch per worker: the row maximum and the softmax sum per pixel, then the M+1 weights of one
-        // pixel, then the top k+1 of them (values and slots; k+1 < M+1 whenever top-k applies).
-        let scratchCount = 2 * geometry.pixels + 3 * geometry.slots
+        let buffers = ForwardBuffers(
+            query: query, keys: keys, values: values, output: output, weights: weights,
+            softmaxWeights: softmaxWeights, thresholdSlots: thresholdSlots, inverseDenominators: inverseDenominators)
+        // Scratch per worker: the row maximum and the softmax sum per pixel, then (with top-k) the k+1
+        // largest weights of every pixel and their slots, [k+1, H·W] each.
+        let scratchCount = (2 + (geometry.isSparse ? 2 * (geometry.topK + 1) : 0)) * geometry.pixels
         forEachImageAndHead(geometry, scratchCount: scratchCount) { item, scratch in
             forwardItem(geometry, plan: plan, buffers: buffers, item: item, scratch: scratch)
         }
@@ -162,18 +160,13 @@ public enum NFMAttentionKernel {
             gradKeys.count == geometry.entries && gradValues.count == geometry.entries,
             "NFMAttentionKernel.backward: \(gradKeys.count) key and \(gradValues.count) value gradients for \(geometry.entries) entries")
         let plan = GatherPlan(geometry)
-        let buffers = SharedBuffers(
-            query: UnsafeMutablePointer(mutating: query), keys: keys.map { UnsafeMutablePointer(mutating: $0) },
-            values: values.map { UnsafeMutablePointer(mutating: $0) }, output: nil,
-            weights: UnsafeMutablePointer(mutating: weights),
-            softmaxWeights: UnsafeMutablePointer(mutating: softmaxWeights),
-            thresholdSlots: UnsafeMutablePointer(mutating: thresholdSlots),
-            inverseDenominators: UnsafeMutablePointer(mutating: inverseDenominators),
-            gradOutput: UnsafeMutablePointer(mutating: gradOutput), gradQuery: gradQuery,
-            gradKeys: gradKeys, gradValues: gradValues)
-        // Scratch per worker: ∂L/∂a''_j, later ∂L/∂s_j, for every slot and pixel; then the M+1 values
-        // of one pixel.
-        let scratchCount = geometry.slots * geometry.pixels + geometry.slots
+        let buffers = BackwardBuffers(
+            query: query, keys: keys, values: values, weights: weights, softmaxWeights: softmaxWeights,
+            thresholdSlots: thresholdSlots, inverseDenominators: inverseDenominators, gradOutput: gradOutput,
+            gradQuery: gradQuery, gradKeys: gradKeys, gradValues: gradValues)
+        // Scratch per worker: ∂L/∂a''_j, later ∂L/∂a_j and ∂L/∂s_j, for every slot and pixel [M+1, H·W];
+        // then three per-pixel sums [H·W].
+        let scratchCount = (geometry.slots + 3) * geometry.pixels
         forEachImageAndHead(geometry, scratchCount: scratchCount) { item, scratch in
             backwardItem(geometry, plan: plan, buffers: buffers, item: item, scratch: scratch)
         }
@@ -195,10 +188,11 @@ public enum NFMAttentionKernel {
             "NFMAttentionKernel: entry sizes must be positive, got \(g.entryHeights)×\(g.entryWidths)")
     }
 
-    /// Runs `body` once per (image, head) item, item = n·heads + h, with a per-worker scratch buffer
-    /// of `scratchCount` floats. Items write disjoint slices of every output (their own image and
-    /// their own head's channels), so workers need no synchronisation. Splits over the cores with
-    /// `concurrentPerform` once the call is big enough to repay the dispatch.
+    /// Runs `body` once per (image, head) item, item = n·heads + h, with a scratch buffer of
+    /// `scratchCount` floats per chunk of items. Items write disjoint slices of every output (their
+    /// own image and their own head's channels), so workers need no synchronisation. Once the call is
+    /// big enough to repay the dispatch, `concurrentPerform` hands out chunks of consecutive items;
+    /// a few chunks per core, so that a core slowed by another process does not hold up the rest.
     private static func forEachImageAndHead(
         _ g: NFMAttentionGeometry, scratchCount: Int,
         _ body: @Sendable (_ item: Int, _ scratch: UnsafeMutablePointer<Float>) -> Void
@@ -206,18 +200,18 @@ public enum NFMAttentionKernel {
         let items = g.batch * g.heads
         guard items > 0 else { return }
         let workPerItem = g.pixels * Swift.max(g.entries, 1) * (g.keySize + g.valueSize)
-        let workers = items * workPerItem >= 1 << 16 ? Swift.min(ProcessInfo.processInfo.activeProcessorCount, items) : 1
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let chunks = items * workPerItem >= 1 << 16 && cores > 1 ? Swift.min(4 * cores, items) : 1
         withoutActuallyEscaping(body) { body in
-            let run: @Sendable (Int) -> Void = { worker in
+            let run: @Sendable (Int) -> Void = { chunk in
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(scratchCount, 1))
                 defer { scratch.deallocate() }
-                // Contiguous ranges of items, so each worker streams through its own images.
-                for item in (items * worker / workers)..<(items * (worker + 1) / workers) { body(item, scratch) }
+                for item in (items * chunk / chunks)..<(items * (chunk + 1) / chunks) { body(item, scratch) }
             }
-            if workers == 1 {
+            if chunks == 1 {
                 run(0)
             } else {
-                DispatchQueue.concurrentPerform(iterations: workers, execute: run)
+                DispatchQueue.concurrentPerform(iterations: chunks, execute: run)
             }
         }
     }
@@ -228,7 +222,7 @@ public enum NFMAttentionKernel {
     /// Shapes within the item: scores and weights [M+1, H·W]; query and key planes [dk, ·]; value
     /// and output planes [dv, ·].
     private static func forwardItem(
-        _ g: NFMAttentionGeometry, plan: GatherPlan, buffers: SharedBuffers, item: Int,
+        _ g: NFMAttentionGeometry, plan: GatherPlan, buffers: ForwardBuffers, item: Int,
         scratch: UnsafeMutablePointer<Float>
     ) {
         let (n, h) = item.quotientAndRemainder(dividingBy: g.heads)
@@ -241,38 +235,46 @@ public enum NFMAttentionKernel {
         let thresholds = buffers.thresholdSlots + item * pixels
         let inverseDenominators = buffers.inverseDenominators + item * pixels
         let rowMaximum = scratch, rowSum = scratch + pixels
-        let pixelWeights = scratch + 2 * pixels, topWeights = pixelWeights + slots
 
-        // Scores s_j = q·k_j (step 3), accumulated channel by channel with pixels innermost; key j is
-        // read at its own resolution through its gather table (step 2's nearest resize).
+        // Scores s_j = q·k_j / τ (step 3). Blocks of 8 pixels accumulate over the d_k channels in a
+        // register; key j is read at its own resolution through its gather table (step 2's nearest
+        // resize), the 8 source offsets loaded once per block.
+        let inverseTemperature = 1 / g.temperature
         for j in 0..<entries {
             let scores = softmax + j * pixels
-            scores.update(repeating: 0, count: pixels)
             let entryPixels = plan.entryPixels[j]
             let key = buffers.keys[j] + keyChannel0 * entryPixels
+            var p = 0
             if let source = plan.source(j) {
-                for c in 0..<g.keySize {
-                    let q = query + c * pixels, k = key + c * entryPixels
-                    for p in 0..<pixels { scores[p] += q[p] * k[Int(source[p])] }
+                while p + 8 <= pixels {
+                    let block = SourceBlock(source + p)
+                    var sum = SIMD8<Float>()
+                    for c in 0..<g.keySize { sum += load8(query + c * pixels + p) * block.gather(key + c * entryPixels) }
+                    store8(sum * inverseTemperature, scores + p)
+                    p += 8
                 }
             } else {
-                for c in 0..<g.keySize {
-                    let q = query + c * pixels, k = key + c * entryPixels
-                    for p in 0..<pixels { scores[p] += q[p] * k[p] }
+                while p + 8 <= pixels {
+                    var sum = SIMD8<Float>()
+                    for c in 0..<g.keySize { sum += load8(query + c * pixels + p) * load8(key + c * entryPixels + p) }
+                    store8(sum * inverseTemperature, scores + p)
+                    p += 8
                 }
+            }
+            for p in p..<pixels {
+                let s = plan.sourceIndex(j, p)
+                var sum: Float = 0
+                for c in 0..<g.keySize { sum += query[c * pixels + p] * key[c * entryPixels + s] }
+                scores[p] = sum * inverseTemperature
             }
         }
 
         // Softmax over the M+1 slots per pixel (step 3); the null slot's score is q·0 = 0.
-        let inverseTemperature = 1 / g.temperature
         let nullWeights = softmax + entries * pixels
         rowMaximum.update(repeating: 0, count: pixels)
         for j in 0..<entries {
             let scores = softmax + j * pixels
-            for p in 0..<pixels {
-                scores[p] *= inverseTemperature
-                rowMaximum[p] = Swift.max(rowMaximum[p], scores[p])
-            }
+            for p in 0..<pixels { rowMaximum[p] = Swift.max(rowMaximum[p], scores[p]) }
         }
         for p in 0..<pixels {
             nullWeights[p] = Foundation.exp(-rowMaximum[p])
@@ -296,20 +298,52 @@ public enum NFMAttentionKernel {
         // a'' = a' / (Σ a' + 1e-7). Without it (at most k+1 slots) a'' = a.
         if g.isSparse {
             let kept = g.topK + 1
-            for p in 0..<pixels {
-                for j in 0..<slots { pixelWeights[j] = softmax[j * pixels + p] }
-                let threshold = slotOfRank(kept, of: pixelWeights, count: slots, scratch: topWeights)
-                let shift = pixelWeights[threshold] + epsilon
-                var total: Float = 0
-                for j in 0..<slots {
-                    let shifted = Swift.max(pixelWeights[j] - shift, 0)
-                    pixelWeights[j] = shifted
-                    total += shifted
+            let topWeights = scratch + 2 * pixels, topSlots = topWeights + kept * pixels
+            // The k+1 largest weights of every pixel, kept sorted (level 0 the largest) by inserting one
+            // slot at a time through a compare-and-swap network: branch-free, so the pixel loops
+            // vectorise. Strictly greater moves up, so among equal weights the lower slot ranks higher,
+            // as NFMTensor's topK orders them. Slot numbers ride along as floats (exact below 2²⁴).
+            let carryWeights = rowMaximum, carrySlots = rowSum  // free again after the softmax
+            for j in 0..<slots {
+                carryWeights.update(from: softmax + j * pixels, count: pixels)
+                carrySlots.update(repeating: Float(j), count: pixels)
+                // Slot j can only land in levels 0…j: the levels below hold nothing yet.
+                for level in 0..<Swift.min(j + 1, kept) {
+                    let levelWeights = topWeights + level * pixels, levelSlots = topSlots + level * pixels
+                    if level == j {
+                        levelWeights.update(from: carryWeights, count: pixels)
+                        levelSlots.update(from: carrySlots, count: pixels)
+                        continue
+                    }
+                    for p in 0..<pixels {
+                        let (incoming, held) = (carryWeights[p], levelWeights[p])
+                        let (incomingSlot, heldSlot) = (carrySlots[p], levelSlots[p])
+                        let moves = incoming > held
+                        levelWeights[p] = moves ? incoming : held
+                        carryWeights[p] = moves ? held : incoming
+                        levelSlots[p] = moves ? incomingSlot : heldSlot
+                        carrySlots[p] = moves ? heldSlot : incomingSlot
+                    }
                 }
-                let inverse = 1 / (total + epsilon)
-                for j in 0..<slots { weights[j * pixels + p] = pixelWeights[j] * inverse }
-                thresholds[p] = Int32(threshold)
-                inverseDenominators[p] = inverse
+            }
+            let shift = topWeights + g.topK * pixels, shiftSlot = topSlots + g.topK * pixels
+            for p in 0..<pixels { shift[p] += epsilon }
+            let total = rowSum
+            total.update(repeating: 0, count: pixels)
+            for j in 0..<slots {
+                let a = softmax + j * pixels, shifted = weights + j * pixels
+                for p in 0..<pixels {
+                    shifted[p] = Swift.max(a[p] - shift[p], 0)
+                    total[p] += shifted[p]
+                }
+            }
+            for p in 0..<pixels {
+                inverseDenominators[p] = 1 / (total[p] + epsilon)
+                thresholds[p] = Int32(shiftSlot[p])
+            }
+            for j in 0..<slots {
+                let w = weights + j * pixels
+                for p in 0..<pixels { w[p] *= inverseDenominators[p] }
             }
         } else {
             weights.update(from: softmax, count: slots * pixels)
@@ -317,50 +351,40 @@ public enum NFMAttentionKernel {
             inverseDenominators.update(repeating: 1, count: pixels)
         }
 
-        // o = Σ_j a''_j v_j (step 5); the null slot's value is 0 and adds nothing.
-        for c in 0..<g.valueSize {
-            let out = buffers.output! + (valueChannel0 + c) * pixels
-            out.update(repeating: 0, count: pixels)
-            for j in 0..<entries {
-                let w = weights + j * pixels
-                let entryPixels = plan.entryPixels[j]
-                let v = buffers.values[j] + (valueChannel0 + c) * entryPixels
-                if let source = plan.source(j) {
-                    for p in 0..<pixels { out[p] += w[p] * v[Int(source[p])] }
-                } else {
-                    for p in 0..<pixels { out[p] += w[p] * v[p] }
+        // o = Σ_j a''_j v_j (step 5); the null slot's value is 0 and adds nothing. Entry by entry, so
+        // that each block's 8 source offsets are loaded once for all d_v channels.
+        let output = buffers.output + valueChannel0 * pixels
+        output.update(repeating: 0, count: g.valueSize * pixels)
+        for j in 0..<entries {
+            let w = weights + j * pixels
+            let entryPixels = plan.entryPixels[j]
+            let value = buffers.values[j] + valueChannel0 * entryPixels
+            var p = 0
+            if let source = plan.source(j) {
+                while p + 8 <= pixels {
+                    let block = SourceBlock(source + p)
+                    let weight = load8(w + p)
+                    for c in 0..<g.valueSize {
+                        let out = output + c * pixels + p
+                        store8(load8(out) + weight * block.gather(value + c * entryPixels), out)
+                    }
+                    p += 8
+                }
+            } else {
+                while p + 8 <= pixels {
+                    let weight = load8(w + p)
+                    for c in 0..<g.valueSize {
+                        let out = output + c * pixels + p
+                        store8(load8(out) + weight * load8(value + c * entryPixels + p), out)
+                    }
+                    p += 8
                 }
             }
-        }
-    }
-
-    /// The slot holding the `rank`-th largest of `values[0..<count]` (rank 1 is the largest). Ties
-    /// go to the lower slot, as NFMTensor's `topK` orders them. Insertion into a sorted list of
-    /// `rank` entries: O(count · rank), and count is the number of memory slots, small.
-    /// `scratch` holds 2·rank floats (values, then slots as floats: exact below 2²⁴).
-    @inline(__always)
-    private static func slotOfRank(
-        _ rank: Int, of values: UnsafeMutablePointer<Float>, count: Int, scratch: UnsafeMutablePointer<Float>
-    ) -> Int {
-        let topValues = scratch, topSlots = scratch + rank
-        var filled = 0
-        for j in 0..<count {
-            let value = values[j]
-            // Strictly greater moves ahead, so among equal values the earlier slot ranks higher.
-            var position = filled
-            while position > 0 && value > topValues[position - 1] { position -= 1 }
-            guard position < rank else { continue }
-            var move = Swift.min(filled, rank - 1)
-            while move > position {
-                topValues[move] = topValues[move - 1]
-                topSlots[move] = topSlots[move - 1]
-                move -= 1
+            for p in p..<pixels {
+                let s = plan.sourceIndex(j, p)
+                for c in 0..<g.valueSize { output[c * pixels + p] += w[p] * value[c * entryPixels + s] }
             }
-            topValues[position] = value
-            topSlots[position] = Float(j)
-            filled = Swift.min(filled + 1, rank)
         }
-        return Int(topSlots[rank - 1])
     }
 
     // MARK: Backward
@@ -371,9 +395,10 @@ public enum NFMAttentionKernel {
     ///     for the threshold slot t, ∂a_t −= Σ_{i: a''_i > 0} ∂a'_i;
     ///   softmax: ∂s_j = a_j (∂a_j − Σ_i a_i ∂a_i);
     ///   scores: ∂q_c = Σ_j ∂s_j k_{j,c} / τ, ∂k_{j,c} = ∂s_j q_c / τ.
-    /// Shapes within the item: the scratch holds ∂a''_j, then ∂s_j, as [M+1, H·W].
+    /// Shapes within the item: the scratch holds ∂a''_j, then ∂a_j, then ∂s_j / τ, as [M+1, H·W],
+    /// and three per-pixel sums [H·W].
     private static func backwardItem(
-        _ g: NFMAttentionGeometry, plan: GatherPlan, buffers: SharedBuffers, item: Int,
+        _ g: NFMAttentionGeometry, plan: GatherPlan, buffers: BackwardBuffers, item: Int,
         scratch: UnsafeMutablePointer<Float>
     ) {
         let (n, h) = item.quotientAndRemainder(dividingBy: g.heads)
@@ -381,95 +406,141 @@ public enum NFMAttentionKernel {
         let keyChannel0 = n * g.heads * g.keySize + h * g.keySize
         let valueChannel0 = n * g.heads * g.valueSize + h * g.valueSize
         let query = buffers.query + keyChannel0 * pixels
-        let gradQuery = buffers.gradQuery! + keyChannel0 * pixels
-        let gradOutput = buffers.gradOutput! + valueChannel0 * pixels
+        let gradQuery = buffers.gradQuery + keyChannel0 * pixels
+        let gradOutput = buffers.gradOutput + valueChannel0 * pixels
         let softmax = buffers.softmaxWeights + item * slots * pixels
         let weights = buffers.weights + item * slots * pixels
         let thresholds = buffers.thresholdSlots + item * pixels
         let inverseDenominators = buffers.inverseDenominators + item * pixels
-        let gradients = scratch  // [M+1, H·W]: ∂L/∂a''_j, then ∂L/∂s_j / τ
-        let pixelGradients = scratch + slots * pixels
+        let gradients = scratch  // [M+1, H·W]: ∂L/∂a''_j, then ∂L/∂a_j, then ∂L/∂s_j / τ
 
         // ∂L/∂a''_j and ∂L/∂v_j, one value channel at a time, pixels innermost. An entry read at
         // the query's own size maps pixel to pixel and is written directly; a resized one is zeroed
         // and scatter-added through its gather table.
         for j in 0..<entries {
             let gradWeights = gradients + j * pixels
-            gradWeights.update(repeating: 0, count: pixels)
             let w = weights + j * pixels
             let entryPixels = plan.entryPixels[j]
-            for c in 0..<g.valueSize {
-                let upstream = gradOutput + c * pixels
-                let v = buffers.values[j] + (valueChannel0 + c) * entryPixels
-                let gradValue = buffers.gradValues[j] + (valueChannel0 + c) * entryPixels
-                if let source = plan.source(j) {
-                    gradValue.update(repeating: 0, count: entryPixels)
-                    for p in 0..<pixels {
-                        let s = Int(source[p])
-                        gradWeights[p] += upstream[p] * v[s]
-                        gradValue[s] += w[p] * upstream[p]
+            let value = buffers.values[j] + valueChannel0 * entryPixels
+            let gradValue = buffers.gradValues[j] + valueChannel0 * entryPixels
+            var p = 0
+            if let source = plan.source(j) {
+                gradValue.update(repeating: 0, count: g.valueSize * entryPixels)
+                while p + 8 <= pixels {
+                    let block = SourceBlock(source + p)
+                    let weight = load8(w + p)
+                    var sum = SIMD8<Float>()
+                    for c in 0..<g.valueSize {
+                        let upstream = load8(gradOutput + c * pixels + p)
+                        sum += upstream * block.gather(value + c * entryPixels)
+                        block.scatterAdd(weight * upstream, into: gradValue + c * entryPixels)
                     }
-                } else {
-                    for p in 0..<pixels {
-                        gradWeights[p] += upstream[p] * v[p]
-                        gradValue[p] = w[p] * upstream[p]
-                    }
+                    store8(sum, gradWeights + p)
+                    p += 8
                 }
+            } else {
+                while p + 8 <= pixels {
+                    let weight = load8(w + p)
+                    var sum = SIMD8<Float>()
+                    for c in 0..<g.valueSize {
+                        let upstream = load8(gradOutput + c * pixels + p)
+                        sum += upstream * load8(value + c * entryPixels + p)
+                        store8(weight * upstream, gradValue + c * entryPixels + p)
+                    }
+                    store8(sum, gradWeights + p)
+                    p += 8
+                }
+            }
+            // The tail: a same-size entry's gradient is written here for the first time, not added to.
+            let accumulates = plan.source(j) != nil
+            for p in p..<pixels {
+                let s = plan.sourceIndex(j, p)
+                var sum: Float = 0
+                for c in 0..<g.valueSize {
+                    let upstream = gradOutput[c * pixels + p]
+                    sum += upstream * value[c * entryPixels + s]
+                    let target = gradValue + c * entryPixels + s
+                    target.pointee = (accumulates ? target.pointee : 0) + w[p] * upstream
+                }
+                gradWeights[p] = sum
             }
         }
         (gradients + entries * pixels).update(repeating: 0, count: pixels)  // the null value is the constant 0
 
-        // Per pixel: back through top-k, then softmax; leaves ∂L/∂s_j / τ in place of ∂L/∂a''_j.
+        // Back through top-k, then softmax, slot by slot with pixels innermost (so the loops
+        // vectorise); leaves ∂L/∂s_j / τ in place of ∂L/∂a''_j.
         let inverseTemperature = 1 / g.temperature
-        let sparse = g.isSparse
-        for p in 0..<pixels {
-            for j in 0..<slots { pixelGradients[j] = gradients[j * pixels + p] }
-            if sparse {
-                var weighted: Float = 0
-                for j in 0..<slots { weighted += weights[j * pixels + p] * pixelGradients[j] }
-                let inverse = inverseDenominators[p]
-                var survivors: Float = 0
-                for j in 0..<slots {
-                    // a''_j > 0 exactly where a_j − δ > 0 (D is positive), so this is the clamp's mask.
-                    if weights[j * pixels + p] > 0 {
-                        let shifted = (pixelGradients[j] - weighted) * inverse
-                        pixelGradients[j] = shifted
-                        survivors += shifted
-                    } else {
-                        pixelGradients[j] = 0
-                    }
-                }
-                // δ depends on the threshold slot's weight, and every survivor subtracted δ.
-                pixelGradients[Int(thresholds[p])] -= survivors
-            }
-            var dot: Float = 0
-            for j in 0..<slots { dot += softmax[j * pixels + p] * pixelGradients[j] }
+        let sum = scratch + slots * pixels, survivors = sum + pixels, dot = survivors + pixels
+        if g.isSparse {
+            // ∂a'_j = (G_j − Σ_i a''_i G_i) / D where a''_j > 0 (the clamp's mask: a''_j > 0 exactly
+            // where a_j − δ > 0, as D is positive), else 0.
+            sum.update(repeating: 0, count: pixels)
             for j in 0..<entries {
-                gradients[j * pixels + p] = softmax[j * pixels + p] * (pixelGradients[j] - dot) * inverseTemperature
+                let w = weights + j * pixels, gradWeights = gradients + j * pixels
+                for p in 0..<pixels { sum[p] += w[p] * gradWeights[p] }
             }
+            survivors.update(repeating: 0, count: pixels)
+            for j in 0..<slots {
+                let w = weights + j * pixels, gradWeights = gradients + j * pixels
+                for p in 0..<pixels {
+                    let shifted = w[p] > 0 ? (gradWeights[p] - sum[p]) * inverseDenominators[p] : 0
+                    gradWeights[p] = shifted
+                    survivors[p] += shifted
+                }
+            }
+            // δ = a_t + 1e-7 for the threshold slot t, and every survivor subtracted δ.
+            for p in 0..<pixels { gradients[Int(thresholds[p]) * pixels + p] -= survivors[p] }
+        }
+        // Softmax: ∂s_j = a_j (∂a_j − Σ_i a_i ∂a_i).
+        dot.update(repeating: 0, count: pixels)
+        for j in 0..<slots {
+            let a = softmax + j * pixels, gradWeights = gradients + j * pixels
+            for p in 0..<pixels { dot[p] += a[p] * gradWeights[p] }
+        }
+        for j in 0..<entries {
+            let a = softmax + j * pixels, gradWeights = gradients + j * pixels
+            for p in 0..<pixels { gradWeights[p] = a[p] * (gradWeights[p] - dot[p]) * inverseTemperature }
         }
 
-        // ∂q and ∂k_j from ∂s_j / τ, one key channel at a time, pixels innermost.
+        // ∂q and ∂k_j from ∂s_j / τ, entry by entry in blocks of 8 pixels, so that each block's source
+        // offsets are loaded once for all d_k channels.
         gradQuery.update(repeating: 0, count: g.keySize * pixels)
         for j in 0..<entries {
             let gradScores = gradients + j * pixels
             let entryPixels = plan.entryPixels[j]
-            for c in 0..<g.keySize {
-                let q = query + c * pixels, gradQ = gradQuery + c * pixels
-                let k = buffers.keys[j] + (keyChannel0 + c) * entryPixels
-                let gradKey = buffers.gradKeys[j] + (keyChannel0 + c) * entryPixels
-                if let source = plan.source(j) {
-                    gradKey.update(repeating: 0, count: entryPixels)
-                    for p in 0..<pixels {
-                        let s = Int(source[p])
-                        gradQ[p] += gradScores[p] * k[s]
-                        gradKey[s] += gradScores[p] * q[p]
+            let key = buffers.keys[j] + keyChannel0 * entryPixels
+            let gradKey = buffers.gradKeys[j] + keyChannel0 * entryPixels
+            var p = 0
+            if let source = plan.source(j) {
+                gradKey.update(repeating: 0, count: g.keySize * entryPixels)
+                while p + 8 <= pixels {
+                    let block = SourceBlock(source + p)
+                    let gradScore = load8(gradScores + p)
+                    for c in 0..<g.keySize {
+                        let gradQ = gradQuery + c * pixels + p
+                        store8(load8(gradQ) + gradScore * block.gather(key + c * entryPixels), gradQ)
+                        block.scatterAdd(gradScore * load8(query + c * pixels + p), into: gradKey + c * entryPixels)
                     }
-                } else {
-                    for p in 0..<pixels {
-                        gradQ[p] += gradScores[p] * k[p]
-                        gradKey[p] = gradScores[p] * q[p]
+                    p += 8
+                }
+            } else {
+                while p + 8 <= pixels {
+                    let gradScore = load8(gradScores + p)
+                    for c in 0..<g.keySize {
+                        let gradQ = gradQuery + c * pixels + p
+                        store8(load8(gradQ) + gradScore * load8(key + c * entryPixels + p), gradQ)
+                        store8(gradScore * load8(query + c * pixels + p), gradKey + c * entryPixels + p)
                     }
+                    p += 8
+                }
+            }
+            let accumulates = plan.source(j) != nil  // as in the value tail above
+            for p in p..<pixels {
+                let s = plan.sourceIndex(j, p)
+                for c in 0..<g.keySize {
+                    gradQuery[c * pixels + p] += gradScores[p] * key[c * entryPixels + s]
+                    let target = gradKey + c * entryPixels + s
+                    target.pointee = (accumulates ? target.pointee : 0) + gradScores[p] * query[c * pixels + p]
                 }
             }
         }
@@ -514,6 +585,61 @@ private struct GatherPlan: @unchecked Sendable {
     func source(_ j: Int) -> UnsafePointer<Int32>? {
         isIdentity[j] ? nil : UnsafePointer(table.pointer + j * pixels)
     }
+
+    /// The source pixel that query pixel p reads in entry j (for the loops' scalar tails).
+    @inline(__always)
+    func sourceIndex(_ j: Int, _ p: Int) -> Int {
+        isIdentity[j] ? p : Int(table.pointer[j * pixels + p])
+    }
+}
+
+/// The source offsets of 8 consecutive query pixels in one entry, held in registers while a block
+/// runs over its channels.
+private struct SourceBlock {
+    let s0: Int, s1: Int, s2: Int, s3: Int, s4: Int, s5: Int, s6: Int, s7: Int
+
+    @inline(__always)
+    init(_ source: UnsafePointer<Int32>) {
+        (s0, s1, s2, s3) = (Int(source[0]), Int(source[1]), Int(source[2]), Int(source[3]))
+        (s4, s5, s6, s7) = (Int(source[4]), Int(source[5]), Int(source[6]), Int(source[7]))
+    }
+
+    /// The 8 source values of a channel plane: the nearest-resized values, read in place.
+    @inline(__always)
+    func gather(_ plane: UnsafePointer<Float>) -> SIMD8<Float> {
+        SIMD8(plane[s0], plane[s1], plane[s2], plane[s3], plane[s4], plane[s5], plane[s6], plane[s7])
+    }
+
+    /// Adds lane i of `values` to plane[s_i], in lane order: an upsampled entry maps several pixels
+    /// of a block to one source, and each of their terms must land (the backward of gather).
+    @inline(__always)
+    func scatterAdd(_ values: SIMD8<Float>, into plane: UnsafeMutablePointer<Float>) {
+        plane[s0] += values[0]
+        plane[s1] += values[1]
+        plane[s2] += values[2]
+        plane[s3] += values[3]
+        plane[s4] += values[4]
+        plane[s5] += values[5]
+        plane[s6] += values[6]
+        plane[s7] += values[7]
+    }
+}
+
+/// 8 consecutive floats, unaligned.
+@inline(__always)
+private func load8(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always)
+private func load8(_ pointer: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+/// Stores 8 consecutive floats, unaligned.
+@inline(__always)
+private func store8(_ values: SIMD8<Float>, _ pointer: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(pointer).storeBytes(of: values, as: SIMD8<Float>.self)
 }
 
 /// Owns the gather tables' memory for the duration of one kernel call.
@@ -523,20 +649,32 @@ private final class TableOwner: @unchecked Sendable {
     deinit { pointer.deallocate() }
 }
 
-/// The buffers of one kernel call, shared by the workers. `@unchecked Sendable` because it holds raw
+/// The buffers of one forward call, shared by the workers. `@unchecked Sendable` because it holds raw
 /// pointers: the inputs are only read, and each (image, head) item writes only its own slices of the
 /// outputs (its image, its head's channels), so concurrent workers never touch the same element.
-private struct SharedBuffers: @unchecked Sendable {
-    let query: UnsafeMutablePointer<Float>
-    let keys: [UnsafeMutablePointer<Float>]
-    let values: [UnsafeMutablePointer<Float>]
-    let output: UnsafeMutablePointer<Float>?
+private struct ForwardBuffers: @unchecked Sendable {
+    let query: UnsafePointer<Float>
+    let keys: [UnsafePointer<Float>]
+    let values: [UnsafePointer<Float>]
+    let output: UnsafeMutablePointer<Float>
     let weights: UnsafeMutablePointer<Float>
     let softmaxWeights: UnsafeMutablePointer<Float>
     let thresholdSlots: UnsafeMutablePointer<Int32>
     let inverseDenominators: UnsafeMutablePointer<Float>
-    let gradOutput: UnsafeMutablePointer<Float>?
-    let gradQuery: UnsafeMutablePointer<Float>?
+}
+
+/// The buffers of one backward call, shared by the workers; `@unchecked Sendable` for the reason
+/// given on `ForwardBuffers` (an item's gradient slices belong to its image and head alone).
+private struct BackwardBuffers: @unchecked Sendable {
+    let query: UnsafePointer<Float>
+    let keys: [UnsafePointer<Float>]
+    let values: [UnsafePointer<Float>]
+    let weights: UnsafePointer<Float>
+    let softmaxWeights: UnsafePointer<Float>
+    let thresholdSlots: UnsafePointer<Int32>
+    let inverseDenominators: UnsafePointer<Float>
+    let gradOutput: UnsafePointer<Float>
+    let gradQuery: UnsafeMutablePointer<Float>
     let gradKeys: [UnsafeMutablePointer<Float>]
     let gradValues: [UnsafeMutablePointer<Float>]
 }

@@ -10,6 +10,8 @@ It writes Tests/NFMTensorTests/Fixtures/ops.json. CI never runs Python; the JSON
 Each case: an op name (the Swift test maps it to our op), float32 inputs, parameters, the forward
 output, a random upstream gradient `seed`, and the input gradients of sum(output * seed), all
 computed in float64 from the float32 inputs so that the reference itself adds no rounding error.
+The NFM attention's reference (nfm_attention_reference.py, beside this script) is shared with
+make_attention_fixtures.py, which writes the attention's own multi-layer fixtures.
 """
 import json
 import os
