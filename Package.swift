@@ -22,7 +22,7 @@ let package = Package(
         // Progress, metrics (CSV/JSONL) and learning-curve PNGs.
         .target(name: "NFMLog", dependencies: ["NFMIO"]),
         // MinAtar-faithful gridworld games; no dependencies.
-        .target(name: "Envs", path: "envs"),
+        .target(name: "Envs", path: "envs", exclude: ["README.md"]),
 
         .testTarget(name: "NFMKernelsTests", dependencies: ["NFMKernels"]),
         .testTarget(name: "NFMTensorTests", dependencies: ["NFMTensor"], resources: [.copy("Fixtures")]),

@@ -61,7 +61,7 @@ public struct Asterix: Game {
     /// Player row.
     private(set) var playerRow = 5
     /// The entity in each of the eight rows, or nil (MinAtar's `entities`, `None` for empty slots).
-    private(set) var entities: [Entity?]
+    private(set) var entities = InlineArray<8, Entity?>(repeating: nil)
     /// Frames between spawns.
     private(set) var spawnInterval = Asterix.initialSpawnInterval
     /// Frames until the next spawn.
@@ -83,7 +83,6 @@ public struct Asterix: Game {
     /// Builds and resets the game; Asterix's reset draws nothing.
     public init(difficultyRamping: Bool = true, random: inout NumpyRandomState) {
         self.difficultyRamping = difficultyRamping
-        entities = [Entity?](repeating: nil, count: Asterix.slotCount)
         reset(random: &random)
     }
 

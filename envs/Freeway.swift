@@ -57,9 +57,9 @@ public struct Freeway: Game {
     /// Frames left before the episode ends (goes below 0 on the last frame).
     private(set) var terminateTimer = Freeway.timeLimit
     /// The eight cars; car i drives on row i + 1.
-    private(set) var cars: [Car]
-    /// Scratch space for the eight speed draws, so randomisation does not allocate.
-    private var speedDraws: [Int]
+    private(set) var cars = InlineArray<8, Car>(repeating: Car(column: 0, timer: 0, speed: 1))
+    /// Scratch space for the eight speed draws.
+    private var speedDraws = InlineArray<8, Int>(repeating: 0)
     /// Whether the episode is over.
     public private(set) var isTerminal = false
 
@@ -68,8 +68,6 @@ public struct Freeway: Game {
 
     /// Builds and resets the game, drawing the car speeds from `random`.
     public init(difficultyRamping: Bool = true, random: inout NumpyRandomState) {
-        cars = [Car](repeating: Car(column: 0, timer: 0, speed: 1), count: Freeway.carCount)
-        speedDraws = [Int](repeating: 0, count: Freeway.carCount)
         reset(random: &random)
     }
 

@@ -20,8 +20,8 @@ public struct NumpyRandomState: Sendable {
     /// The MT19937 recurrence's middle offset.
     static let middleOffset = 397
 
-    /// The 624-word MT19937 state.
-    private var state: [UInt32]
+    /// The 624-word MT19937 state, stored inline so drawing needs no heap access or uniqueness check.
+    private var state: InlineArray<624, UInt32>
     /// Index of the next word to temper; `stateCount` means the state must be regenerated first.
     private var position: Int
 
@@ -67,8 +67,8 @@ public struct NumpyRandomState: Sendable {
     }
 
     /// MT19937's `init_genrand`: the linear-congruential fill of the 624 words from one 32-bit seed.
-    private static func initialState(seed: UInt32) -> [UInt32] {
-        var words = [UInt32](repeating: 0, count: stateCount)
+    private static func initialState(seed: UInt32) -> InlineArray<624, UInt32> {
+        var words = InlineArray<624, UInt32>(repeating: 0)
         words[0] = seed
         for index in 1..<stateCount {
             let previous = words[index - 1]
@@ -84,19 +84,17 @@ public struct NumpyRandomState: Sendable {
     private mutating func regenerate() {
         let count = NumpyRandomState.stateCount
         let middle = NumpyRandomState.middleOffset
-        state.withUnsafeMutableBufferPointer { words in
-            @inline(__always) func mix(_ upper: UInt32, _ lower: UInt32, _ far: UInt32) -> UInt32 {
-                let y = (upper & 0x8000_0000) | (lower & 0x7FFF_FFFF)
-                return far ^ (y >> 1) ^ ((y & 1) == 0 ? 0 : 0x9908_B0DF)
-            }
-            for index in 0..<(count - middle) {
-                words[index] = mix(words[index], words[index + 1], words[index + middle])
-            }
-            for index in (count - middle)..<(count - 1) {
-                words[index] = mix(words[index], words[index + 1], words[index + middle - count])
-            }
-            words[count - 1] = mix(words[count - 1], words[0], words[middle - 1])
+        @inline(__always) func mix(_ upper: UInt32, _ lower: UInt32, _ far: UInt32) -> UInt32 {
+            let y = (upper & 0x8000_0000) | (lower & 0x7FFF_FFFF)
+            return far ^ (y >> 1) ^ ((y & 1) == 0 ? 0 : 0x9908_B0DF)
         }
+        for index in 0..<(count - middle) {
+            state[index] = mix(state[index], state[index + 1], state[index + middle])
+        }
+        for index in (count - middle)..<(count - 1) {
+            state[index] = mix(state[index], state[index + 1], state[index + middle - count])
+        }
+        state[count - 1] = mix(state[count - 1], state[0], state[middle - 1])
         position = 0
     }
 

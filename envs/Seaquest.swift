@@ -89,7 +89,7 @@ public struct Seaquest: Game {
     /// Oxygen left (200 when full; can reach −1 on the frame the episode ends).
     private(set) var oxygen = Seaquest.maximumOxygen
     /// Divers aboard; can go negative (see the surfacing quirk).
-    private(set) var diverCount = 0
+    var diverCount = 0
     /// Submarine column.
     private(set) var submarineColumn = 5
     /// Submarine row (0 is the surface).

@@ -115,22 +115,4 @@ final class EnvironmentTests: XCTestCase {
             }
         }
     }
-
-    /// `np.roll` semantics of the bit board, wrap-around included.
-    func testBitGridRollsLikeNumpy() {
-        var grid = BitGrid.empty
-        grid[9, 3] = true
-        grid[0, 0] = true
-        grid[4, 9] = true
-        let down = grid.rolledDown()
-        XCTAssertTrue(down[0, 3] && down[1, 0] && down[5, 9])
-        XCTAssertEqual(down.count, 3)
-        let up = grid.rolledUp()
-        XCTAssertTrue(up[8, 3] && up[9, 0] && up[3, 9])
-        let right = grid.rolledSideways(by: 1)
-        XCTAssertTrue(right[9, 4] && right[0, 1] && right[4, 0])
-        let left = grid.rolledSideways(by: -1)
-        XCTAssertTrue(left[9, 2] && left[0, 9] && left[4, 8])
-        XCTAssertEqual(left.count, 3)
-    }
 }

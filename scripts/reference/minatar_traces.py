@@ -41,9 +41,13 @@ An observation is packed channel-first (CHW): bit i = channel*100 + row*10 + col
 i // 8 at bit i % 8 (numpy packbits, bitorder "little"). MinAtar's state() is HWC; it is transposed.
 """
 import copy
+import importlib
+import inspect
 import os
+import re
 import struct
 import sys
+import textwrap
 
 import numpy as np
 from minatar import Environment
@@ -55,13 +59,111 @@ HORIZON = 8
 ROLLOUTS = 2
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "EnvsTests", "Fixtures")
 
-# (seed, policy, difficulty ramping, steps); Freeway episodes last 2501 steps, so its traces are longer.
+# Regular traces: (seed, policy, difficulty ramping, steps). Freeway episodes last 2501 steps, so its
+# traces are longer.
 def plan(game):
     steps = 5200 if game == "freeway" else 2000
     traces = [(1, 0, True, steps), (2, 1, True, steps), (3, 1, True, steps)]
     if game in ("asterix", "seaquest", "space_invaders"):  # the games whose difficulty ramps
         traces.append((4, 1, False, 1500))
     return traces
+
+
+# Hunts for rare quirks: (quirk, policy, difficulty ramping, first seed, seeds to try, most steps per seed).
+HUNTS = {
+    "asterix": [("spawning draws twice even when every row is taken", 1, True, 10, 10, 3000)],
+    "seaquest": [("a torpedoed enemy sub still fires that frame", 1, True, 10, 20, 2500)],
+    "space_invaders": [("a fatal step down from row 9 wraps the wave to row 0", 2, True, 10, 10, 3000)],
+}
+HUNT_TAIL = 30  # steps recorded after the hunted quirk shows up
+
+# Quirks: (name, method, MinAtar source text, replacement that removes the quirk, required).
+QUIRKS = {
+    "asterix": [
+        ("spawning draws twice even when every row is taken", "_spawn_entity",
+         "        lr = self.random.rand() < 1/2\n",
+         "        if all(e is not None for e in self.entities):\n            return\n"
+         "        lr = self.random.rand() < 1/2\n", True),
+        ("the ramp reaches spawning every other frame", "act",
+         "                if(self.spawn_speed>1):", "                if(self.spawn_speed>2):", True),
+    ],
+    "breakout": [
+        ("the strike flag lets the ball into a second brick", "act",
+         "            if(not self.strike):", "            if(True):", True),
+        ("the wall refills when the ball reaches the bottom", "act",
+         "                self.brick_map[1:4,:] = 1", "                pass", True),
+    ],
+    "freeway": [
+        ("a car hits the chicken before moving", "act",
+         "            if(car[0:2]==[4,self.pos]):\n                self.pos = 9\n            if(car[2]==0):",
+         "            if(car[2]==0):", True),
+        ("scoring re-draws the car speeds", "act",
+         "            self._randomize_cars(initialize=False)", "            pass", True),
+        ("the episode ends after 2501 frames", "act",
+         "        if(self.terminate_timer<0):", "        if(self.terminate_timer<-1):", True),
+    ],
+    "seaquest": [
+        ("a torpedoed enemy sub still fires that frame", "act",
+         "                            self.e_subs.remove(sub)\n                            self.f_bullets.remove(x)\n"
+         "                            r+=1\n",
+         "                            self.e_subs.remove(sub)\n                            self.f_bullets.remove(x)\n"
+         "                            r+=1\n                            sub[4] = -1\n", True),
+        ("surfacing with six divers pays oxygen*10//200", "_surface",
+         "            r = self.oxygen*10//max_oxygen", "            r = 0", True),
+        ("surfacing always drops a diver, leaving -1 after six", "_surface",
+         "        self.diver_count -= 1", "        self.diver_count = max(0, self.diver_count - 1)", True),
+        ("list.remove takes the first equal object, not the same one", "act", "IDENTITY", "", False),
+    ],
+    "space_invaders": [
+        ("a fatal step down from row 9 wraps the wave to row 0", "act",
+         "                self.alien_map = np.roll(self.alien_map, 1, axis=0)",
+         "                self.alien_map = np.roll(self.alien_map, 1, axis=0); self.alien_map[0, :] = 0", True),
+        ("the nearest alien breaks distance ties to the left", "_nearest_alien",
+         "        search_order.sort(key=lambda x: abs(x-pos))",
+         "        search_order.sort(key=lambda x: (abs(x-pos), -x))", True),
+        ("a cleared wave makes the next one faster", "act",
+         "                self.enemy_move_interval-=1", "                pass", True),
+    ],
+}
+
+
+def _remove_identity(items, item):
+    """list.remove by identity: what a naive port would do."""
+    for index, candidate in enumerate(items):
+        if candidate is item:
+            del items[index]
+            return
+    raise ValueError("not in list")
+
+
+def mutant_class(game, method, old, new):
+    """MinAtar's Env class for `game` with one method's source edited."""
+    module = importlib.import_module("minatar.environments." + game)
+    source = inspect.getsource(getattr(module.Env, method))
+    if old == "IDENTITY":
+        edited = re.sub(r"self\.(\w+)\.remove\((\w+)\)", r"_remove_identity(self.\1, \2)", source)
+        assert edited != source
+    else:
+        assert source.count(old) == 1, (game, method, old)
+        edited = source.replace(old, new)
+    namespace = {}
+    scope = dict(module.__dict__, _remove_identity=_remove_identity)
+    exec(textwrap.dedent(edited), scope, namespace)
+    return type("Mutant", (module.Env,), {method: namespace[method]})
+
+
+def diverges(before, env, action, mutant, reward, terminal):
+    """Whether the mutant, replaying this step from a copy of `before`, ends up anywhere else."""
+    copy_ = copy.deepcopy(before)
+    copy_.env.__class__ = mutant
+    copy_.random.rand()  # the sticky-action draw, already resolved into `action`
+    mutant_reward, mutant_terminal = copy_.env.act(action)
+    if mutant_reward != reward or mutant_terminal != terminal:
+        return True
+    if not np.array_equal(copy_.env.state(), env.env.state()):
+        return True
+    mine, theirs = copy_.random.get_state(), env.random.get_state()
+    return mine[2] != theirs[2] or not np.array_equal(mine[1], theirs[1])
 
 
 def pack(state):
@@ -96,10 +198,12 @@ def shaping(game, g):
 
 
 def continuation(game, g, rollout_rng):
-    """The action a simulated future takes after the candidate: Breakout follows the ball, the
-    rest act at random."""
+    """The action a simulated future takes after the candidate: Breakout follows the ball, a Seaquest
+    submarine with six divers (or little air and some divers) heads up, the rest act at random."""
     if game == "breakout":
         return 1 if g.pos > g.ball_x else 3 if g.pos < g.ball_x else 0
+    if game == "seaquest" and g.diver_count > 0 and (g.diver_count >= 6 or g.oxygen < 30):
+        return 2
     return int(rollout_rng.randint(6))
 
 
@@ -115,13 +219,13 @@ def breakout_target(g):
     return g.ball_x
 
 
-def lookahead(game, env, rollout_rng):
+def lookahead(game, env, rollout_rng, choices=6):
     if game == "breakout":
         target = breakout_target(env.env)
         pos = env.env.pos
         return [1] if pos > target else [3] if pos < target else [0]
     values = []
-    for action in range(6):
+    for action in range(choices):
         total = 0.0
         for _ in range(ROLLOUTS):
             sim = copy.deepcopy(env)
@@ -135,10 +239,15 @@ def lookahead(game, env, rollout_rng):
             total += value - 100.0 * terminal + shaping(game, sim.env)
         values.append(total)
     best = max(values)
-    return [a for a in range(6) if values[a] >= best - 1e-9]
+    return [a for a in range(choices) if values[a] >= best - 1e-9]
 
 
-def record(game, seed, policy, ramping, steps, stats):
+def record(game, seed, policy, ramping, steps, stats, hits, hunted=None):
+    """Plays one trace. With `hunted`, gives up (returns None) unless that quirk shows up within `steps`,
+    and stops HUNT_TAIL steps after it does."""
+    mutants = [(q[0], mutant_class(game, q[1], q[2], q[3])) for q in QUIRKS[game]]
+    trace_hits = {name: 0 for name, _ in mutants}
+    stop_at = None
     env = Environment(game, sticky_action_prob=STICKY, difficulty_ramping=ramping)
     env.seed(seed)
     env.reset()
@@ -146,22 +255,34 @@ def record(game, seed, policy, ramping, steps, stats):
     action_rng = np.random.RandomState(action_seed)
     rollout_rng = np.random.RandomState(2000 + seed)
     channels = env.state_shape()[2]
-    out = bytearray(struct.pack("<IIIBBd", seed, action_seed, steps, policy, int(ramping), STICKY))
+    out = bytearray()
     previous = pack(env.state())
     out += previous
     observations = [previous]
+    outer_stats, stats = stats, dict.fromkeys(stats, 0)
     episode_return = 0
-    for _ in range(steps):
+    recorded_steps = 0
+    for step in range(steps):
+        if stop_at is not None and step >= stop_at:
+            break
+        choices = 5 if policy == 2 else 6
         if policy == 0 or action_rng.rand() < EPSILON:
-            action = int(action_rng.randint(6))
+            action = int(action_rng.randint(choices))
         else:
-            best = lookahead(game, env, rollout_rng)
+            best = lookahead(game, env, rollout_rng, choices)
             action = best[int(action_rng.randint(len(best)))]
+        before = copy.deepcopy(env)
         bricks_before = np.count_nonzero(env.env.brick_map) if game == "breakout" else None
         reward, terminal = env.act(action)
         if bricks_before == 0 and np.count_nonzero(env.env.brick_map) == 30:
             stats["brick_refills"] += 1
         executed = env.last_action
+        for name, mutant in mutants:
+            if diverges(before, env, executed, mutant, reward, terminal):
+                trace_hits[name] += 1
+        if hunted is not None and stop_at is None and trace_hits[hunted] > 0:
+            stop_at = step + 1 + HUNT_TAIL
+        recorded_steps += 1
         reward = int(reward)
         assert -128 <= reward <= 127
         stats["reward"] += reward
@@ -172,6 +293,7 @@ def record(game, seed, policy, ramping, steps, stats):
             stats["max_ramp"] = max(stats["max_ramp"], ramp)
         if game == "seaquest":
             stats["max_divers"] = max(stats["max_divers"], env.env.diver_count)
+            stats["min_divers"] = min(stats["min_divers"], env.env.diver_count)
         if game == "space_invaders" and reward > 0 and np.count_nonzero(env.env.alien_map) == 24:
             stats["waves_cleared"] += 1
         out += struct.pack("<Bb", action | (executed << 3) | (int(terminal) << 6), reward)
@@ -188,7 +310,19 @@ def record(game, seed, policy, ramping, steps, stats):
             out += delta(previous, current)
             observations.append(current)
             previous = current
-    return channels, bytes(out), observations
+    if hunted is not None and stop_at is None:
+        return None
+    for key, value in stats.items():
+        if key.startswith("max") or key == "best_return":
+            outer_stats[key] = max(outer_stats[key], value)
+        elif key.startswith("min"):
+            outer_stats[key] = min(outer_stats[key], value)
+        else:
+            outer_stats[key] += value
+    for name, count in trace_hits.items():
+        hits[name] += count
+    header = struct.pack("<IIIBBd", seed, action_seed, recorded_steps, policy, int(ramping), STICKY)
+    return channels, header + bytes(out), observations
 
 
 def decode(data):
@@ -227,24 +361,44 @@ def decode(data):
 def main():
     games = sys.argv[1:] or GAMES
     os.makedirs(OUT_DIR, exist_ok=True)
+    missing = []
     for game in games:
-        stats = dict(reward=0, episodes=0, best_return=0, max_ramp=0, max_divers=0, waves_cleared=0,
-                     max_step_reward=0, brick_refills=0)
+        stats = dict(reward=0, episodes=0, best_return=0, max_ramp=0, max_divers=0, min_divers=0,
+                     waves_cleared=0, max_step_reward=0, brick_refills=0)
+        hits = {q[0]: 0 for q in QUIRKS[game]}
         traces = []
         recorded = []
         channels = None
+        total_steps = 0
         for seed, policy, ramping, steps in plan(game):
-            channels, blob, observations = record(game, seed, policy, ramping, steps, stats)
+            channels, blob, observations = record(game, seed, policy, ramping, steps, stats, hits)
             traces.append(blob)
             recorded.append(observations)
+            total_steps += struct.unpack_from("<I", blob, 8)[0]
+        for quirk, policy, ramping, first_seed, tries, steps in HUNTS.get(game, []):
+            for seed in range(first_seed, first_seed + tries):
+                result = record(game, seed, policy, ramping, steps, stats, hits, hunted=quirk)
+                if result is not None:
+                    channels, blob, observations = result
+                    traces.append(blob)
+                    recorded.append(observations)
+                    total_steps += struct.unpack_from("<I", blob, 8)[0]
+                    print(f"  {game}: hunt for '{quirk}' succeeded with seed {seed}")
+                    break
         name = game.encode("ascii")
         data = b"MINATAR1" + bytes([channels, len(name)]) + name + bytes([len(traces)]) + b"".join(traces)
         assert decode(data) == recorded, "the trace format does not round-trip"
         path = os.path.join(OUT_DIR, game + ".trace")
         with open(path, "wb") as handle:
             handle.write(data)
-        total_steps = sum(p[3] for p in plan(game))
-        print(f"{game}: {len(data)} bytes, {total_steps} steps, {stats}")
+        print(f"{game}: {len(data)} bytes, {len(traces)} traces, {total_steps} steps, {stats}")
+        for quirk, *_, required in QUIRKS[game]:
+            print(f"    quirk exercised on {hits[quirk]:5d} steps: {quirk}")
+            if required and hits[quirk] == 0:
+                missing.append(f"{game}: {quirk}")
+        sys.stdout.flush()
+    if missing:
+        sys.exit("required quirks never exercised:\n  " + "\n  ".join(missing))
 
 
 if __name__ == "__main__":
