@@ -122,6 +122,13 @@ public struct Environment: Sendable {
         return game.act(executed, random: &random)
     }
 
+    /// Lets `body` edit the game in place; for tests that start from a hand-made state.
+    mutating func modifyGame<G: Game>(as type: G.Type, _ body: (inout G) -> Void) {
+        guard var concrete = game as? G else { preconditionFailure("the game is not a \(G.self)") }
+        body(&concrete)
+        game = concrete
+    }
+
     /// Writes the `[channels, 10, 10]` observation into the first `observationCount` values of `buffer`.
     public func observation(into buffer: UnsafeMutableBufferPointer<Float>) {
         game.writeObservation(into: buffer)

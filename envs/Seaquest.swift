@@ -87,39 +87,39 @@ public struct Seaquest: Game {
     /// Whether surfacing speeds the enemies up (MinAtar's `ramping`).
     let difficultyRamping: Bool
     /// Oxygen left (200 when full; can reach −1 on the frame the episode ends).
-    private(set) var oxygen = Seaquest.maximumOxygen
+    var oxygen = Seaquest.maximumOxygen
     /// Divers aboard; can go negative (see the surfacing quirk).
     var diverCount = 0
     /// Submarine column.
-    private(set) var submarineColumn = 5
+    var submarineColumn = 5
     /// Submarine row (0 is the surface).
-    private(set) var submarineRow = 0
+    var submarineRow = 0
     /// Whether the submarine faces right (MinAtar's `sub_or`).
-    private(set) var facingRight = false
+    var facingRight = false
     /// Torpedoes.
-    private(set) var friendlyBullets = ObjectList<Mover>(capacity: 16)
+    var friendlyBullets = ObjectList<Mover>(capacity: 16)
     /// Enemy subs' bullets.
-    private(set) var enemyBullets = ObjectList<Mover>(capacity: 64)
+    var enemyBullets = ObjectList<Mover>(capacity: 64)
     /// Enemy fish.
-    private(set) var enemyFish = ObjectList<Mover>(capacity: 64)
+    var enemyFish = ObjectList<Mover>(capacity: 64)
     /// Enemy subs.
-    private(set) var enemySubs = ObjectList<Mover>(capacity: 64)
+    var enemySubs = ObjectList<Mover>(capacity: 64)
     /// Divers.
-    private(set) var divers = ObjectList<Mover>(capacity: 16)
+    var divers = ObjectList<Mover>(capacity: 16)
     /// Frames between enemy spawns.
-    private(set) var enemySpawnInterval = Seaquest.initialSpawnInterval
+    var enemySpawnInterval = Seaquest.initialSpawnInterval
     /// Frames until the next enemy spawn.
-    private(set) var enemySpawnTimer = Seaquest.initialSpawnInterval
+    var enemySpawnTimer = Seaquest.initialSpawnInterval
     /// Frames until the next diver spawn.
-    private(set) var diverSpawnTimer = Seaquest.diverSpawnInterval
+    var diverSpawnTimer = Seaquest.diverSpawnInterval
     /// Frames between enemy moves, minus one.
-    private(set) var moveInterval = Seaquest.initialMoveInterval
+    var moveInterval = Seaquest.initialMoveInterval
     /// Surfacings that ramped the difficulty.
-    private(set) var rampIndex = 0
+    var rampIndex = 0
     /// Frames until the submarine may fire again.
-    private(set) var shotTimer = 0
+    var shotTimer = 0
     /// Whether the submarine is at the surface and has already surfaced there.
-    private(set) var surfaced = true
+    var surfaced = true
     /// Whether the episode is over.
     public private(set) var isTerminal = false
 

@@ -50,25 +50,25 @@ public struct SpaceInvaders: Game {
     /// Whether cleared waves speed up the next (MinAtar's `ramping`).
     let difficultyRamping: Bool
     /// Cannon column.
-    private(set) var cannonColumn = 5
+    var cannonColumn = 5
     /// The cannon's bullets.
-    private(set) var friendlyBullets = BitGrid.empty
+    var friendlyBullets = BitGrid.empty
     /// The aliens' bullets.
-    private(set) var alienBullets = BitGrid.empty
+    var alienBullets = BitGrid.empty
     /// The aliens.
-    private(set) var aliens = SpaceInvaders.wave
+    var aliens = SpaceInvaders.wave
     /// −1 marching left, +1 marching right.
-    private(set) var alienDirection = -1
+    var alienDirection = -1
     /// Frames between wave moves for a full wave.
-    private(set) var moveInterval = SpaceInvaders.initialMoveInterval
+    var moveInterval = SpaceInvaders.initialMoveInterval
     /// Frames until the wave next moves.
-    private(set) var alienMoveTimer = SpaceInvaders.initialMoveInterval
+    var alienMoveTimer = SpaceInvaders.initialMoveInterval
     /// Frames until the aliens next shoot.
-    private(set) var alienShotTimer = SpaceInvaders.alienShotInterval
+    var alienShotTimer = SpaceInvaders.alienShotInterval
     /// Waves that made the next one faster.
-    private(set) var rampIndex = 0
+    var rampIndex = 0
     /// Frames until the cannon may shoot again.
-    private(set) var shotTimer = 0
+    var shotTimer = 0
     /// Whether the episode is over.
     public private(set) var isTerminal = false
 

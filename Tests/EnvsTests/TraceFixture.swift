@@ -48,10 +48,10 @@ struct TraceFile {
     /// Bytes per packed observation.
     var observationByteCount: Int { (channelCount * 100 + 7) / 8 }
 
-    /// Loads `Fixtures/<game>.trace` from the test bundle.
-    static func load(game: String) throws -> TraceFile {
-        let url = try XCTUnwrap(Bundle.module.url(forResource: game, withExtension: "trace", subdirectory: "Fixtures"),
-                                "missing fixture Fixtures/\(game).trace")
+    /// Loads `Fixtures/<name>.trace` from the test bundle.
+    static func load(name: String) throws -> TraceFile {
+        let url = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "trace", subdirectory: "Fixtures"),
+                                "missing fixture Fixtures/\(name).trace")
         return try TraceFile(bytes: [UInt8](Data(contentsOf: url)))
     }
 

@@ -10,7 +10,8 @@ anyway. Run it in a throw-away virtual environment from the repository root:
     .venv-minatar/bin/python scripts/reference/minatar_traces.py
 
 It rewrites Tests/EnvsTests/Fixtures/<game>.trace for asterix, breakout, freeway, seaquest and
-space_invaders and prints coverage statistics (episodes, rewards, difficulty reached).
+space_invaders (plus the scenario_*.trace files) and prints coverage statistics (episodes, rewards,
+difficulty reached, and how often each listed quirk was exercised). It takes a few minutes per game.
 
 Every trace drives `minatar.Environment(game, sticky_action_prob=0.1)` exactly as a user would:
 `env.seed(seed); env.reset()` (the seeded equivalent of the Swift `Environment(game:seed:)`), then
@@ -72,10 +73,34 @@ def plan(game):
 # Hunts for rare quirks: (quirk, policy, difficulty ramping, first seed, seeds to try, most steps per seed).
 HUNTS = {
     "asterix": [("spawning draws twice even when every row is taken", 1, True, 10, 10, 3000)],
-    "seaquest": [("a torpedoed enemy sub still fires that frame", 1, True, 10, 20, 2500)],
-    "space_invaders": [("a fatal step down from row 9 wraps the wave to row 0", 2, True, 10, 10, 3000)],
 }
 HUNT_TAIL = 30  # steps recorded after the hunted quirk shows up
+
+# Scenarios for quirks too rare to hunt: right after `env.seed(seed); env.reset()` the game is put into a
+# chosen state (the Swift test, ParityTests.swift, builds the same state), then played with scripted
+# actions and recorded like any other trace (policy 3). Later resets are ordinary.
+def torpedoed_sub_setup(g):
+    """A torpedo at (row 3, column 4) heading right, and an enemy sub at column 6 heading left that moves
+    and fires this frame: it moves onto the torpedo's new cell, is destroyed, and still fires."""
+    g.sub_x, g.sub_y, g.sub_or, g.surface = 2, 3, True, False
+    g.e_spawn_timer, g.d_spawn_timer, g.shot_timer = 50, 50, 5
+    g.e_subs = [[6, 3, False, 0, 0]]
+    g.f_bullets = [[4, 3, True]]
+
+
+def wave_wrap_setup(g):
+    """Aliens on rows 8 and 9 at the left edge, marching left, about to move: the step down is fatal and
+    np.roll wraps row 9 round to row 0."""
+    g.alien_map = np.zeros((10, 10))
+    g.alien_map[8, 0:3] = 1
+    g.alien_map[9, 0:2] = 1
+    g.alien_dir, g.alien_move_timer, g.pos = -1, 2, 6
+
+
+SCENARIOS = {
+    "seaquest": [("torpedoed_sub_fires", 5, torpedoed_sub_setup, [0] * 12)],
+    "space_invaders": [("wave_wraps", 5, wave_wrap_setup, [0] * 12)],
+}
 
 # Quirks: (name, method, MinAtar source text, replacement that removes the quirk, required).
 QUIRKS = {
@@ -152,6 +177,20 @@ def mutant_class(game, method, old, new):
     return type("Mutant", (module.Env,), {method: namespace[method]})
 
 
+def same_game(a, b):
+    """Whether two games' attributes (random stream aside) are equal, hidden counters included."""
+    for key, value in vars(a).items():
+        if key == "random":
+            continue
+        other = vars(b)[key]
+        if isinstance(value, np.ndarray):
+            if not np.array_equal(value, other):
+                return False
+        elif value != other:
+            return False
+    return True
+
+
 def diverges(before, env, action, mutant, reward, terminal):
     """Whether the mutant, replaying this step from a copy of `before`, ends up anywhere else."""
     copy_ = copy.deepcopy(before)
@@ -161,6 +200,8 @@ def diverges(before, env, action, mutant, reward, terminal):
     if mutant_reward != reward or mutant_terminal != terminal:
         return True
     if not np.array_equal(copy_.env.state(), env.env.state()):
+        return True
+    if not same_game(copy_.env, env.env):
         return True
     mine, theirs = copy_.random.get_state(), env.random.get_state()
     return mine[2] != theirs[2] or not np.array_equal(mine[1], theirs[1])
@@ -242,7 +283,7 @@ def lookahead(game, env, rollout_rng, choices=6):
     return [a for a in range(choices) if values[a] >= best - 1e-9]
 
 
-def record(game, seed, policy, ramping, steps, stats, hits, hunted=None):
+def record(game, seed, policy, ramping, steps, stats, hits, hunted=None, setup=None, script=None):
     """Plays one trace. With `hunted`, gives up (returns None) unless that quirk shows up within `steps`,
     and stops HUNT_TAIL steps after it does."""
     mutants = [(q[0], mutant_class(game, q[1], q[2], q[3])) for q in QUIRKS[game]]
@@ -251,6 +292,8 @@ def record(game, seed, policy, ramping, steps, stats, hits, hunted=None):
     env = Environment(game, sticky_action_prob=STICKY, difficulty_ramping=ramping)
     env.seed(seed)
     env.reset()
+    if setup is not None:
+        setup(env.env)
     action_seed = 1000 + seed
     action_rng = np.random.RandomState(action_seed)
     rollout_rng = np.random.RandomState(2000 + seed)
@@ -266,7 +309,9 @@ def record(game, seed, policy, ramping, steps, stats, hits, hunted=None):
         if stop_at is not None and step >= stop_at:
             break
         choices = 5 if policy == 2 else 6
-        if policy == 0 or action_rng.rand() < EPSILON:
+        if script is not None:
+            action = script[step]
+        elif policy == 0 or action_rng.rand() < EPSILON:
             action = int(action_rng.randint(choices))
         else:
             best = lookahead(game, env, rollout_rng, choices)
@@ -358,6 +403,15 @@ def decode(data):
     return traces
 
 
+def write(game, filename, channels, traces, recorded):
+    name = game.encode("ascii")
+    data = b"MINATAR1" + bytes([channels, len(name)]) + name + bytes([len(traces)]) + b"".join(traces)
+    assert decode(data) == recorded, "the trace format does not round-trip"
+    with open(os.path.join(OUT_DIR, filename), "wb") as handle:
+        handle.write(data)
+    print(f"  wrote {filename}: {len(data)} bytes")
+
+
 def main():
     games = sys.argv[1:] or GAMES
     os.makedirs(OUT_DIR, exist_ok=True)
@@ -385,13 +439,13 @@ def main():
                     total_steps += struct.unpack_from("<I", blob, 8)[0]
                     print(f"  {game}: hunt for '{quirk}' succeeded with seed {seed}")
                     break
-        name = game.encode("ascii")
-        data = b"MINATAR1" + bytes([channels, len(name)]) + name + bytes([len(traces)]) + b"".join(traces)
-        assert decode(data) == recorded, "the trace format does not round-trip"
-        path = os.path.join(OUT_DIR, game + ".trace")
-        with open(path, "wb") as handle:
-            handle.write(data)
-        print(f"{game}: {len(data)} bytes, {len(traces)} traces, {total_steps} steps, {stats}")
+        write(game, game + ".trace", channels, traces, recorded)
+        for scenario, seed, setup, script in SCENARIOS.get(game, []):
+            channels, blob, observations = record(game, seed, 3, True, len(script), stats, hits,
+                                                  setup=setup, script=script)
+            write(game, f"scenario_{game}_{scenario}.trace", channels, [blob], [observations])
+            total_steps += len(script)
+        print(f"{game}: {len(traces)} traces and {len(SCENARIOS.get(game, []))} scenarios, {total_steps} steps, {stats}")
         for quirk, *_, required in QUIRKS[game]:
             print(f"    quirk exercised on {hits[quirk]:5d} steps: {quirk}")
             if required and hits[quirk] == 0:
