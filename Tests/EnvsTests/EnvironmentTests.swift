@@ -96,7 +96,12 @@ final class EnvironmentTests: XCTestCase {
             }
             XCTAssertTrue(environment.isTerminal, "\(name) should end within 10000 random-ish steps")
             let frozen = environment.observation()
+            // MinAtar's Environment.act draws the sticky-action uniform even when the game is over.
+            var expectedStream = environment.random
+            _ = expectedStream.randomSample()
             let result = environment.act(5)
+            var actualStream = environment.random
+            XCTAssertEqual(actualStream.nextUInt32(), expectedStream.nextUInt32(), "\(name): sticky draw when over")
             XCTAssertEqual(result.reward, 0, name)
             XCTAssertTrue(result.terminal, name)
             XCTAssertEqual(environment.observation(), frozen, name)
