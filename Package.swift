@@ -39,7 +39,14 @@ let package = Package(
         // Sort-of-CLEVR generation, IDX (Fashion-MNIST) parsing and deterministic batching.
         .target(name: "NFMData", dependencies: ["NFMTensor"]),
 
+        // The DQN agent of nfm-rl (MinAtar's baseline, or an NFM encoder): replay buffer, Q-networks,
+        // the training loop around the trainer, evaluation, filmstrips and terminal play.
+        .target(name: "RLKit", dependencies: ["Envs", "NFMLayers", "NFMTraining"]),
+
         // Programs: each a thin @main folder with its flags and its own models.
+        .executableTarget(
+            name: "nfm-rl",
+            dependencies: ["RLKit", "NFMTraining", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .testTarget(name: "NFMKernelsTests", dependencies: ["NFMKernels"]),
         .testTarget(name: "NFMTensorTests", dependencies: ["NFMTensor"], resources: [.copy("Fixtures")]),
@@ -51,5 +58,6 @@ let package = Package(
         .testTarget(name: "NFMLayersTests", dependencies: ["NFMModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EnvsTests", dependencies: ["Envs"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NFMDataTests", dependencies: ["NFMData"]),
+        .testTarget(name: "RLKitTests", dependencies: ["RLKit"]),
     ]
 )

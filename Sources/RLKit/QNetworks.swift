@@ -1,0 +1,216 @@
+// The Q-networks of nfm-rl: MinAtar's baseline (examples/dqn.py, `QNetwork`) and a two-pass NFM
+// encoder with the same head (Lamb et al. 2021; DESIGN.md §2).
+
+import NFMLayers
+import NFMNN
+import NFMTensor
+
+/// A Q-network: [N, channels, 10, 10] observations → [N, actions] action values.
+public protocol QNetwork: UnaryLayer {
+    /// The batch-norm layers, whose mode the agent switches: running statistics (eval) for acting
+    /// and for targets, batch statistics (train) for the update. Empty when there are none.
+    var normalizationLayers: [Module] { get }
+
+    /// Every parameter as a handle named as in `namedParameters()`, for `gradientStep`.
+    var parameterHandles: [ParameterHandle] { get }
+}
+
+/// The encoder in front of the 128-unit head.
+public enum EncoderKind: String, Sendable, Codable, CaseIterable {
+    /// MinAtar's one convolution.
+    case baseline
+    /// The two-pass NFM encoder.
+    case nfm
+}
+
+/// MinAtar's DQN network (examples/dqn.py): Conv 16@3×3 (stride 1, no padding) → ReLU → flatten →
+/// Linear(16·8·8 → 128) → ReLU → Linear(128 → actions).
+///
+/// Parameters are named as MinAtar's PyTorch module (`conv`, `fc_hidden`, `output`), so a saved
+/// `model.safetensors` loads into it with `load_state_dict`. Breakout (4 channels, 6 actions):
+/// 592 + 131,200 + 774 = 132,566 parameters.
+public final class BaselineQNetwork: Module, QNetwork {
+    /// Conv 16@3×3, stride 1, no padding: 10×10 → 8×8.
+    public let conv: Conv2d
+    /// Linear 1024 → 128.
+    @ModuleInfo(key: "fc_hidden") public var hidden: Linear
+    /// Linear 128 → actions.
+    public let output: Linear
+
+    /// The network for `inputChannels`-channel observations and `actionCount` actions, initialised as
+    /// torch initialises the same layers, from `generator`.
+    public init(inputChannels: Int, actionCount: Int, using generator: inout SeededGenerator) {
+        conv = Conv2d(inputChannels, 16, kernelSize: 3, stride: 1, using: &generator)
+        let hidden = Linear(16 * 8 * 8, 128, using: &generator)
+        output = Linear(128, actionCount, using: &generator)
+        super.init()
+        self.hidden = hidden
+    }
+
+    /// Q-values [N, actions] of observations [N, channels, 10, 10].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let features = relu(conv(x)).flattened(fromAxis: 1)
+        return output(relu(hidden(features)))
+    }
+
+    /// None.
+    public var normalizationLayers: [Module] { [] }
+
+    /// conv, fc_hidden, output.
+    public var parameterHandles: [ParameterHandle] {
+        ParameterHandle.of(conv, prefix: "conv") + ParameterHandle.of(hidden, prefix: "fc_hidden") + ParameterHandle.of(output, prefix: "output")
+    }
+}
+
+/// NFM settings of the encoder (DESIGN.md §2); the defaults are scaled down from the Sort-of-CLEVR
+/// model's 4 heads × 16 to suit 16-channel slots, so that the whole network stays comparable in size
+/// with the baseline (see `NFMQNetwork`).
+public struct NFMEncoderConfiguration: Sendable, Codable, Equatable {
+    /// Attention heads.
+    public var heads: Int
+    /// Key and query size per head, d_k.
+    public var keySize: Int
+    /// Value size per head, d_v.
+    public var valueSize: Int
+    /// Memory entries each read keeps (top-k sparsity; the reference ran with 3).
+    public var topK: Int
+
+    /// A configuration; the defaults are 2 heads, d_k = d_v = 8, k = 3.
+    public init(heads: Int = 2, keySize: Int = 8, valueSize: Int = 8, topK: Int = 3) {
+        self.heads = heads
+        self.keySize = keySize
+        self.valueSize = valueSize
+        self.topK = topK
+    }
+}
+
+/// The two-pass NFM Q-network: MinAtar's trunk made two layers deep and run twice, with NFM
+/// attention between the passes, then the baseline's 128-unit head.
+///
+/// Shape, for C input channels (each pass has its own weights):
+///
+///     pass p ∈ {1, 2}:  x = obs [N, C, 10, 10]
+///         conv1(p): Conv 16@3×3, pad 1 → ReLU → [N, 16, 10, 10]   slot (p, 1)
+///         conv2(p): Conv 16@3×3        → ReLU → [N, 16, 8, 8]     slot (p, 2)
+///     after each layer: pass 1 writes its key and value; pass 2 writes, then reads every slot written
+///     so far (pass-1 slots 1 and 2 and its own pass-2 slots, resized to the reader's size by
+///     nearest interpolation, plus the null slot) with top-k attention, and adds γ · out(attention).
+///     head: flatten pass 2's [N, 16, 8, 8] → Linear 1024 → 128 → ReLU → Linear 128 → actions.
+///
+/// With the default 2 heads and d_k = d_v = 8, Breakout (4 channels, 6 actions) has 159,754
+/// parameters, against the baseline's 132,566: trunk 5,824 (2 passes × (592 + 2,320)), NFM layers
+/// 21,956 (4 slots × 5,489: query, key and value 272 each, out block 4,672, γ 1), head 131,974.
+/// Pass 1's two slots only write, so their query, out block and γ (2 × 4,945) never run; they are
+/// kept for the reference's names, and 149,864 parameters are trained. γ starts at 0, so a fresh
+/// network computes exactly its (two-layer, two-pass) trunk without attention. Names: `conv1`, `conv2`
+/// (pass 1), `conv1b`, `conv2b` (pass 2), `ad` (the NFM layers, reference names), `fc_hidden`, `output`.
+public final class NFMQNetwork: Module, QNetwork {
+    /// convolutions[pass][layer].
+    public let convolutions: [[Conv2d]]
+    /// The NFM layers of the four slots (slot = pass · 2 + layer).
+    public let nfm: NeuralFunctionModules
+    /// Linear 1024 → 128.
+    public let hidden: Linear
+    /// Linear 128 → actions.
+    public let output: Linear
+    /// The out blocks' batch norms.
+    public let normalizationLayers: [Module]
+
+    /// Passes over the observation.
+    public static let passes = 2
+
+    /// The network for `inputChannels`-channel observations and `actionCount` actions.
+    public init(
+        inputChannels: Int, actionCount: Int, configuration: NFMEncoderConfiguration = NFMEncoderConfiguration(),
+        using generator: inout SeededGenerator
+    ) {
+        var convolutions: [[Conv2d]] = []
+        for _ in 0..<Self.passes {
+            convolutions.append([
+                Conv2d(inputChannels, 16, kernelSize: 3, stride: 1, padding: 1, using: &generator),
+                Conv2d(16, 16, kernelSize: 3, stride: 1, padding: 0, using: &generator),
+            ])
+        }
+        self.convolutions = convolutions
+        let nfm = NeuralFunctionModules(
+            slotChannels: Array(repeating: 16, count: 2 * Self.passes), heads: configuration.heads,
+            keySize: configuration.keySize, valueSize: configuration.valueSize, topK: configuration.topK,
+            using: &generator)
+        self.nfm = nfm
+        hidden = Linear(16 * 8 * 8, 128, using: &generator)
+        output = Linear(128, actionCount, using: &generator)
+        normalizationLayers = nfm.outLayers.flatMap { block in block.layers.compactMap { $0 as? BatchNorm } }
+        super.init()
+    }
+
+    /// Parameters that get gradients: all but the query layers, out blocks and gates of pass 1's slots,
+    /// which only write and so never run them.
+    public var trainedParameterCount: Int {
+        let idle = (0..<2).flatMap { slot in ["ad.query_layers.\(slot).", "ad.out_layers.\(slot).", "ad.gammas.\(slot)"] }
+        return namedParameters().filter { name, _ in !idle.contains { name.hasPrefix($0) } }.reduce(0) { $0 + $1.tensor.scalarCount }
+    }
+
+    /// Every parameter, named as in `namedParameters()`.
+    public var parameterHandles: [ParameterHandle] {
+        var handles: [ParameterHandle] = []
+        for (key, module) in children() {
+            switch module {
+            case let layer as Conv2d: handles += ParameterHandle.of(layer, prefix: key)
+            case let layer as Linear: handles += ParameterHandle.of(layer, prefix: key)
+            default: break
+            }
+        }
+        for slot in 0..<nfm.slotCount {
+            handles += ParameterHandle.of(nfm.queryLayers[slot], prefix: "ad.query_layers.\(slot)")
+            handles += ParameterHandle.of(nfm.keyLayers[slot], prefix: "ad.key_layers.\(slot)")
+            handles += ParameterHandle.of(nfm.valueLayers[slot], prefix: "ad.val_layers.\(slot)")
+            for (index, layer) in nfm.outLayers[slot].layers.enumerated() {
+                let prefix = "ad.out_layers.\(slot).\(index)"
+                if let layer = layer as? Conv2d { handles += ParameterHandle.of(layer, prefix: prefix) }
+                if let layer = layer as? BatchNorm { handles += ParameterHandle.of(layer, prefix: prefix) }
+            }
+            let gammas = nfm.gammas
+            handles.append(ParameterHandle(name: "ad.gammas.\(slot)", get: { gammas[slot] }, set: { gammas[slot] = $0 }))
+        }
+        return handles
+    }
+
+    /// conv1, conv2, conv1b, conv2b, ad, fc_hidden, output.
+    public override func children() -> [(key: String, module: Module)] {
+        var result: [(String, Module)] = []
+        for pass in convolutions.indices {
+            let suffix = pass == 0 ? "" : String(UnicodeScalar(UInt8(ascii: "a") + UInt8(pass)))
+            for layer in convolutions[pass].indices { result.append(("conv\(layer + 1)\(suffix)", convolutions[pass][layer])) }
+        }
+        result.append(("ad", nfm))
+        result.append(("fc_hidden", hidden))
+        result.append(("output", output))
+        return result
+    }
+
+    /// Q-values [N, actions] of observations [N, channels, 10, 10].
+    public func callAsFunction(_ observations: Tensor) -> Tensor {
+        var memory = NFMMemory()
+        var x = observations
+        for pass in 0..<Self.passes {
+            x = observations
+            for layer in 0..<2 {
+                x = relu(convolutions[pass][layer](x))
+                // Pass 1 writes only; pass 2 writes, then reads every slot written so far.
+                x = nfm(x, slot: pass * 2 + layer, read: pass > 0, write: true, memory: &memory)
+            }
+        }
+        return output(relu(hidden(x.flattened(fromAxis: 1))))
+    }
+}
+
+/// Builds the Q-network for an encoder.
+public func makeQNetwork(
+    _ encoder: EncoderKind, inputChannels: Int, actionCount: Int, nfm: NFMEncoderConfiguration,
+    using generator: inout SeededGenerator
+) -> any QNetwork {
+    switch encoder {
+    case .baseline: return BaselineQNetwork(inputChannels: inputChannels, actionCount: actionCount, using: &generator)
+    case .nfm: return NFMQNetwork(inputChannels: inputChannels, actionCount: actionCount, configuration: nfm, using: &generator)
+    }
+}

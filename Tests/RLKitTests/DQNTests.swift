@@ -1,0 +1,176 @@
+import Envs
+import Foundation
+import NFMIO
+import NFMLog
+import NFMNN
+import NFMTensor
+import NFMTraining
+import XCTest
+
+@testable import RLKit
+
+final class DQNMathTests: XCTestCase {
+    func testEpsilonScheduleFollowsMinAtar() {
+        let schedule = EpsilonSchedule()  // 5,000 random frames, then 1.0 → 0.1 over 100,000 frames
+        XCTAssertTrue(schedule.isRandomStart(frame: 0))
+        XCTAssertTrue(schedule.isRandomStart(frame: 4_999))
+        XCTAssertFalse(schedule.isRandomStart(frame: 5_000))
+        XCTAssertEqual(schedule.epsilon(frame: 0), 1)
+        XCTAssertEqual(schedule.epsilon(frame: 5_000), 1)
+        XCTAssertEqual(schedule.epsilon(frame: 55_000), 0.55, accuracy: 1e-12)
+        XCTAssertEqual(schedule.epsilon(frame: 104_999), 0.100_009, accuracy: 1e-12)
+        XCTAssertEqual(schedule.epsilon(frame: 105_000), 0.1)
+        XCTAssertEqual(schedule.epsilon(frame: 4_000_000), 0.1)
+        let short = EpsilonSchedule(randomFrames: 10, initial: 1, final: 0.2, annealFrames: 4)
+        for (frame, expected) in zip(10...15, [1, 0.8, 0.6, 0.4, 0.2, 0.2]) {
+            XCTAssertEqual(short.epsilon(frame: frame), expected, accuracy: 1e-12, "linear from the end of the random start, frame \(frame)")
+        }
+    }
+
+    func testTemporalDifferenceTargetsMaskTerminals() {
+        // y = r + γ · max_a' Q(s', a') · (1 − terminal), γ = 0.9.
+        let targets = temporalDifferenceTargets(
+            rewards: [1, 0, 2, 0.5], terminals: [0, 1, 0, 1],
+            nextValues: [0.5, 2, -1, /**/ 10, 10, 10, /**/ -3, -2, -4, /**/ 1, 1, 1], actionCount: 3, discount: 0.9)
+        XCTAssertEqual(targets[0], 2.8, accuracy: 1e-6)
+        XCTAssertEqual(targets[1], 0, "a terminal s' contributes nothing, however large its values")
+        XCTAssertEqual(targets[2], 0.2, accuracy: 1e-6, "the max of all-negative values")
+        XCTAssertEqual(targets[3], 0.5)
+    }
+
+    func testHuberLossOnChosenActions() {
+        // Q(s, ·) for 3 transitions; chosen actions 2, 0, 1; targets 1, 5, 0.25.
+        let values = Tensor(shape: [3, 3], scalars: [0, 0, 0.5, 2, 9, 9, 0, 0, 0])
+        let chosen = values.gathering(alongAxis: 1, indices: Tensor(shape: [3, 1], scalars: [2, 0, 1]))
+        let loss = smoothL1Loss(chosen, Tensor(shape: [3, 1], scalars: [1, 5, 0.25]))
+        // |d| = 0.5 → 0.125; |d| = 3 → 2.5; |d| = 0.25 → 0.03125; mean.
+        XCTAssertEqual(loss.item, (0.125 + 2.5 + 0.031_25) / 3, accuracy: 1e-6)
+        XCTAssertEqual(greedyAction([0.1, 0.7, 0.7, -1].withUnsafeBufferPointer { $0 }), 1, "ties go to the first")
+    }
+}
+
+final class QNetworkTests: XCTestCase {
+    func testBaselineMatchesMinAtarShapesAndNames() {
+        var generator = SeededGenerator(seed: 1)
+        let network = BaselineQNetwork(inputChannels: 4, actionCount: 6, using: &generator)
+        XCTAssertEqual(network.parameterCount, 132_566)
+        XCTAssertEqual(
+            network.namedParameters().map { "\($0.name) \($0.tensor.shape)" },
+            ["conv.weight [16, 4, 3, 3]", "conv.bias [16]", "fc_hidden.weight [128, 1024]", "fc_hidden.bias [128]",
+             "output.weight [6, 128]", "output.bias [6]"])
+        XCTAssertEqual(network(Tensor(zeros: [5, 4, 10, 10])).shape, [5, 6])
+    }
+
+    func testNFMNetworkShapeCountsAndGradients() {
+        var generator = SeededGenerator(seed: 1)
+        let network = NFMQNetwork(inputChannels: 4, actionCount: 6, using: &generator)
+        XCTAssertEqual(network.parameterCount, 159_754)
+        XCTAssertEqual(network.trainedParameterCount, 149_864)
+        XCTAssertEqual(network.normalizationLayers.count, 4)
+        let names = network.namedParameters().map(\.name)
+        for name in ["conv1.weight", "conv2.weight", "conv1b.weight", "conv2b.weight", "ad.gammas.3", "fc_hidden.weight", "output.weight"] {
+            XCTAssertTrue(names.contains(name), name)
+        }
+        let input = Tensor.randomUniform([3, 4, 10, 10], using: &generator)
+        let (_, gradients) = valueAndGrad(model: network) { network in network(input).sum() }
+        // Pass 1's slots never read: their query, out and gate get no gradient; everything else does.
+        let trained = gradients.values.reduce(0) { $0 + $1.scalarCount }
+        XCTAssertEqual(trained, network.trainedParameterCount)
+        XCTAssertNil(gradients["ad.query_layers.0.weight"])
+        XCTAssertNotNil(gradients["ad.query_layers.2.weight"])
+        XCTAssertNotNil(gradients["ad.gammas.3"])
+        XCTAssertNotEqual(gradients["ad.gammas.3"]!.item, 0, "the gate learns from the first step")
+    }
+}
+
+final class DQNRunTests: XCTestCase {
+    var root = ""
+
+    override func setUpWithError() throws {
+        root = NSTemporaryDirectory() + "nfm-rl-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    func tinyConfiguration(frames: Int, encoder: EncoderKind) -> DQNConfiguration {
+        var configuration = DQNConfiguration(game: "breakout", frames: frames, seed: 5, encoder: encoder)
+        configuration.replayCapacity = 100
+        configuration.batchSize = encoder == .nfm ? 4 : 8
+        configuration.exploration = EpsilonSchedule(randomFrames: 30, annealFrames: 60)
+        configuration.targetUpdateInterval = 15
+        configuration.logInterval = 25
+        configuration.checkpointInterval = 50
+        configuration.evaluationEpisodes = 2
+        configuration.evaluationFrameLimit = 20
+        configuration.filmstripFrames = 4
+        return configuration
+    }
+
+    struct Result {
+        var parameters: [Float]
+        var targetParameters: [Float]
+        var losses: [MetricPoint]
+        var returns: [MetricPoint]
+        var summary: DQNRunSummary
+        var path: String
+    }
+
+    func train(_ configuration: DQNConfiguration, name: String, resume: Bool = false) throws -> Result {
+        let run = try RunDirectory(name: name, root: root, resume: resume)
+        let dqn = try DQNRun(configuration: configuration, run: run, resume: resume)
+        let summary = try dqn.train()
+        return Result(
+            parameters: dqn.agent.online.namedParameters().flatMap { $0.tensor.scalars },
+            targetParameters: dqn.agent.target.namedParameters().flatMap { $0.tensor.scalars },
+            losses: dqn.trainer.metrics.points(of: "train/loss"), returns: dqn.trainer.metrics.points(of: "rollout/episodic_return"),
+            summary: summary, path: run.path)
+    }
+
+    /// Trains straight through, and in pieces with a simulated crash: the resumed run must match bit for bit.
+    func checkResumeIsExact(encoder: EncoderKind, frames: Int) throws {
+        let straight = try train(tinyConfiguration(frames: frames, encoder: encoder), name: "straight")
+        XCTAssertEqual(straight.summary.outcome, .completed(steps: frames))
+        XCTAssertFalse(straight.losses.isEmpty)
+        XCTAssertNotNil(straight.summary.evaluationReturn)
+
+        // Part 1 stops at frames − 25 (final checkpoint there, and one at the last multiple of 50 before).
+        let partial = try train(tinyConfiguration(frames: frames - 25, encoder: encoder), name: "pieces")
+        // Simulate a crash after that checkpoint: the run resumes from the earlier one, and the
+        // metrics logged after it are discarded.
+        let earlier = String(format: "step-%09d", (frames - 26) / 50 * 50)
+        try (earlier + "\n").write(toFile: partial.path + "/checkpoints/latest", atomically: true, encoding: .utf8)
+        let resumed = try train(tinyConfiguration(frames: frames, encoder: encoder), name: "pieces", resume: true)
+
+        XCTAssertEqual(resumed.parameters, straight.parameters, "online network after resume differs")
+        XCTAssertEqual(resumed.targetParameters, straight.targetParameters, "target network after resume differs")
+        XCTAssertEqual(resumed.losses.map(\.step), straight.losses.map(\.step))
+        XCTAssertEqual(resumed.losses.map { Float($0.value) }, straight.losses.map { Float($0.value) })
+        XCTAssertEqual(resumed.returns.map(\.step), straight.returns.map(\.step))
+        XCTAssertEqual(resumed.returns.map(\.value), straight.returns.map(\.value))
+        XCTAssertEqual(resumed.summary.episodes, straight.summary.episodes)
+        XCTAssertEqual(resumed.summary.evaluationReturn, straight.summary.evaluationReturn)
+        for file in ["config.json", "metrics.csv", "metrics.jsonl", "filmstrip.png", "average_return_100.png", "loss.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: resumed.path + "/" + file), file)
+        }
+        let filmstrip = try PNGImage.read(contentsOf: resumed.path + "/filmstrip.png")
+        XCTAssertEqual(filmstrip.height, 10 * 8 + 2 * 2, "one row of four 10×10 frames scaled 8×, padding 2")
+    }
+
+    func testBaselineRunResumesExactly() throws {
+        try checkResumeIsExact(encoder: .baseline, frames: 120)
+    }
+
+    func testNFMRunResumesExactly() throws {
+        try checkResumeIsExact(encoder: .nfm, frames: 80)
+    }
+
+    func testUnknownGameListsTheValidOnes() {
+        XCTAssertThrowsError(try DQNAgent(configuration: DQNConfiguration(game: "pong"))) { error in
+            XCTAssertEqual("\(error)", "unknown MinAtar game \"pong\"; valid games are: asterix, breakout, freeway, seaquest, space_invaders")
+        }
+    }
+}
+
