@@ -40,6 +40,14 @@ let package = Package(
         .target(name: "NFMData", dependencies: ["NFMTensor"]),
 
         // Programs: each a thin @main folder with its flags and its own models.
+        // nfm-generate's models, losses, metrics and training runs (a library, so that tests can reach them).
+        .target(
+            name: "GenerateKit",
+            dependencies: ["NFMLayers", "NFMModels", "NFMTraining", "NFMData", "NFMIO", "NFMLog", "NFMOptimizers"]),
+        // A VAE and a GAN with NFM, writing PNG samples, scored against a capacity-matched baseline.
+        .executableTarget(
+            name: "nfm-generate",
+            dependencies: ["GenerateKit", "NFMData", "NFMLog", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .testTarget(name: "NFMKernelsTests", dependencies: ["NFMKernels"]),
         .testTarget(name: "NFMTensorTests", dependencies: ["NFMTensor"], resources: [.copy("Fixtures")]),
@@ -51,5 +59,6 @@ let package = Package(
         .testTarget(name: "NFMLayersTests", dependencies: ["NFMModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EnvsTests", dependencies: ["Envs"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NFMDataTests", dependencies: ["NFMData"]),
+        .testTarget(name: "GenerateKitTests", dependencies: ["GenerateKit"], resources: [.copy("Fixtures")]),
     ]
 )
