@@ -40,6 +40,14 @@ let package = Package(
         .target(name: "NFMData", dependencies: ["NFMTensor"]),
 
         // Programs: each a thin @main folder with its flags and its own models.
+        // nfm-classify's models, training, evaluation, accuracy tables and attention maps (testable; the program is its flags).
+        .target(name: "ClassifyKit", dependencies: ["NFMModels", "NFMData", "NFMTraining", "NFMLog", "NFMIO", "NFMTensor", "NFMNN"]),
+        .executableTarget(
+            name: "nfm-classify",
+            dependencies: [
+                "ClassifyKit", "NFMModels", "NFMData", "NFMTraining",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
 
         .testTarget(name: "NFMKernelsTests", dependencies: ["NFMKernels"]),
         .testTarget(name: "NFMTensorTests", dependencies: ["NFMTensor"], resources: [.copy("Fixtures")]),
@@ -51,5 +59,6 @@ let package = Package(
         .testTarget(name: "NFMLayersTests", dependencies: ["NFMModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EnvsTests", dependencies: ["Envs"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NFMDataTests", dependencies: ["NFMData"]),
+        .testTarget(name: "NFMClassifyTests", dependencies: ["ClassifyKit", "NFMModels", "NFMData", "NFMTraining", "NFMIO", "NFMLog", "NFMTensor", "NFMNN"]),
     ]
 )
