@@ -55,6 +55,14 @@ let package = Package(
         .executableTarget(
             name: "nfm-generate",
             dependencies: ["GenerateKit", "NFMData", "NFMLog", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // nfm-classify's models, training, evaluation, accuracy tables and attention maps (testable; the program is its flags).
+        .target(name: "ClassifyKit", dependencies: ["NFMModels", "NFMData", "NFMTraining", "NFMLog", "NFMIO", "NFMTensor", "NFMNN"]),
+        .executableTarget(
+            name: "nfm-classify",
+            dependencies: [
+                "ClassifyKit", "NFMModels", "NFMData", "NFMTraining",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
 
         .testTarget(name: "NFMKernelsTests", dependencies: ["NFMKernels"]),
         .testTarget(name: "NFMTensorTests", dependencies: ["NFMTensor"], resources: [.copy("Fixtures")]),
@@ -68,5 +76,6 @@ let package = Package(
         .testTarget(name: "NFMDataTests", dependencies: ["NFMData"]),
         .testTarget(name: "RLKitTests", dependencies: ["RLKit"]),
         .testTarget(name: "GenerateKitTests", dependencies: ["GenerateKit"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NFMClassifyTests", dependencies: ["ClassifyKit", "NFMModels", "NFMData", "NFMTraining", "NFMIO", "NFMLog", "NFMTensor", "NFMNN"]),
     ]
 )

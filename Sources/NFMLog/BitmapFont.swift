@@ -4,7 +4,7 @@
 // descenders "g" and "9" or "y" and "9" are hard to tell apart.
 
 /// A 5×7 pixel font (plus a descender row) for printable ASCII, drawn at integer scales.
-enum BitmapFont {
+public enum BitmapFont {
     /// Glyph width in font pixels.
     static let glyphWidth = 5
     /// Glyph height in font pixels: 7 above the baseline and 1 descender row.
@@ -121,10 +121,10 @@ enum BitmapFont {
     }
 
     /// The width in output pixels of `text` drawn at `scale` (no trailing space column).
-    static func width(of text: String, scale: Int) -> Int {
+    public static func width(of text: String, scale: Int) -> Int {
         text.isEmpty ? 0 : (text.count * advance - 1) * scale
     }
 
     /// The height in output pixels of one line drawn at `scale`.
-    static func height(scale: Int) -> Int { glyphHeight * scale }
+    public static func height(scale: Int) -> Int { glyphHeight * scale }
 }

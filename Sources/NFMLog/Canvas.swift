@@ -3,13 +3,18 @@
 
 import NFMIO
 
-/// An RGB image being drawn on. Coordinates are pixels, origin top-left, y down.
-struct Canvas {
-    let width: Int
-    let height: Int
-    private(set) var pixels: [UInt8]
+/// An RGB image being drawn on. Coordinates are pixels, origin top-left, y down. Public so that
+/// programs can draw their own figures (heat maps, tables) with the same font as the plots.
+public struct Canvas {
+    /// Width in pixels.
+    public let width: Int
+    /// Height in pixels.
+    public let height: Int
+    /// The samples, RGB interleaved, row-major.
+    public private(set) var pixels: [UInt8]
 
-    init(width: Int, height: Int, background: RGBColor) {
+    /// A canvas of `width × height` pixels filled with `background`.
+    public init(width: Int, height: Int, background: RGBColor) {
         self.width = width
         self.height = height
         pixels = [UInt8](repeating: 0, count: width * height * 3)
@@ -17,7 +22,7 @@ struct Canvas {
     }
 
     /// The finished picture.
-    var image: PNGImage { PNGImage(width: width, height: height, channels: 3, pixels: pixels) }
+    public var image: PNGImage { PNGImage(width: width, height: height, channels: 3, pixels: pixels) }
 
     /// Blends `color` over pixel (x, y) with opacity `alpha` (0…1); pixels outside are ignored.
     mutating func blend(x: Int, y: Int, color: RGBColor, alpha: Float) {
@@ -33,7 +38,7 @@ struct Canvas {
     }
 
     /// Fills the rectangle with its top-left corner at (x, y), clipped to the canvas.
-    mutating func fill(x: Int, y: Int, width rectangleWidth: Int, height rectangleHeight: Int, color: RGBColor) {
+    public mutating func fill(x: Int, y: Int, width rectangleWidth: Int, height rectangleHeight: Int, color: RGBColor) {
         for row in max(y, 0)..<max(min(y + rectangleHeight, height), max(y, 0)) {
             for column in max(x, 0)..<max(min(x + rectangleWidth, width), max(x, 0)) {
                 let index = (row * width + column) * 3
@@ -47,7 +52,7 @@ struct Canvas {
     /// Draws `text` with its top-left corner at (x, y), each font pixel a `scale × scale` block.
     /// With `vertical`, the text runs bottom to top (rotated 90° anticlockwise) from (x, y) as
     /// its bottom-left corner, for y-axis labels.
-    mutating func drawText(_ text: String, x: Int, y: Int, scale: Int, color: RGBColor, vertical: Bool = false) {
+    public mutating func drawText(_ text: String, x: Int, y: Int, scale: Int, color: RGBColor, vertical: Bool = false) {
         for (position, character) in text.enumerated() {
             let glyph = BitmapFont.glyph(character)
             for (row, bits) in glyph.enumerated() {

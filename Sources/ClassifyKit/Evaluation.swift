@@ -1,0 +1,143 @@
+import NFMData
+import NFMModels
+import NFMTensor
+
+/// What evaluating a model on the test split(s) gives.
+public struct Evaluation: Sendable {
+    /// Accuracy by question kind (Sort-of-CLEVR) or class (Fashion-MNIST), per split.
+    public var table: AccuracyTable
+    /// Mean attention weights of the NFM model's reading layers over the in-distribution test set; nil for the baseline.
+    public var attention: AttentionMap?
+    /// Mean negative log-likelihood on the in-distribution test set.
+    public var loss: Double
+
+    /// `eval/loss` and the table's accuracies (`eval/accuracy`, `eval/relational_accuracy`, `ood/…`).
+    public var metrics: [String: Double] {
+        var metrics = table.metrics()
+        metrics["eval/loss"] = loss
+        return metrics
+    }
+}
+
+/// Evaluation of a trained classifier. The model is put in eval mode (batch-norm running statistics,
+/// no dropout) and back in training mode afterwards; nothing is recorded for autodiff.
+public enum Evaluator {
+    /// Images per forward run: Sort-of-CLEVR runs the trunk once per image and the head on its 20
+    /// questions, so a batch of 32 images is 640 questions.
+    public static let sortOfCLEVRImagesPerBatch = 32
+    /// Fashion-MNIST images per forward run.
+    public static let fashionMNISTImagesPerBatch = 500
+
+    /// Evaluates `model` on the test split(s) of `data`.
+    public static func evaluate(_ model: TrunkClassifier, data: ClassifyData) -> Evaluation {
+        let wasTraining = model.isTraining
+        model.eval()
+        defer { if wasTraining { model.train() } }
+        return withoutGradient {
+            switch data {
+            case .sortOfCLEVR(_, let test, let outOfDistribution):
+                guard let model = model as? SortOfClevrModel else { preconditionFailure("Evaluator: Sort-of-CLEVR needs a SortOfClevrModel") }
+                return evaluate(model, test: test, outOfDistribution: outOfDistribution)
+            case .fashionMNIST(_, let test):
+                guard let model = model as? FashionMNISTModel else { preconditionFailure("Evaluator: Fashion-MNIST needs a FashionMNISTModel") }
+                return evaluate(model, test: test)
+            }
+        }
+    }
+
+    static func evaluate(
+        _ model: SortOfClevrModel, test: SortOfCLEVR.Dataset, outOfDistribution: SortOfCLEVR.Dataset?
+    ) -> Evaluation {
+        let splits = [AccuracyTable.inDistribution] + (outOfDistribution == nil ? [] : [AccuracyTable.outOfDistribution])
+        var table = AccuracyTable.sortOfCLEVR(splits: splits)
+        var attention = AttentionAccumulator(layers: model.conv.layers, passes: model.conv.passes)
+        var lossSum = 0.0
+        var generator = SeededGenerator(seed: 0)  // dropout is off in eval mode: never drawn from
+        for (split, dataset) in ([test] + (outOfDistribution.map { [$0] } ?? [])).enumerated() {
+            var start = 0
+            while start < dataset.imageCount {
+                let imageIndices = Array(start..<min(start + sortOfCLEVRImagesPerBatch, dataset.imageCount))
+                start += imageIndices.count
+                let features = model.imageFeatures(dataset.images(imageIndices: imageIndices))
+                if split == 0, let nfm = model.conv.nfm { attention.add(nfm.lastAttention) }
+                // Every question of every image, image by image.
+                var rows: [Int] = [], vectors: [Float] = [], answers: [Int] = [], kinds: [Int] = []
+                for (row, image) in imageIndices.enumerated() {
+                    for question in dataset.scenes[image].questions {
+                        rows.append(row)
+                        vectors += question.vector
+                        answers.append(question.answer.rawValue)
+                        kinds.append(question.kind.rawValue)
+                    }
+                }
+                let logProbabilities = model.answer(
+                    imageFeatures: features.indexSelect(alongAxis: 0, indices: rows),
+                    questions: Tensor(shape: [rows.count, SortOfCLEVR.questionLength], scalars: vectors), generator: &generator)
+                table.record(split: split, categories: kinds, predictions: predictions(logProbabilities), labels: answers)
+                if split == 0 { lossSum += Double(nllLoss(logProbabilities, targets: answers, reduction: .sum).item) }
+            }
+        }
+        return Evaluation(table: table, attention: attention.map(), loss: lossSum / Double(max(test.questionCount, 1)))
+    }
+
+    static func evaluate(_ model: FashionMNISTModel, test: FashionMNIST) -> Evaluation {
+        var table = AccuracyTable.fashionMNIST()
+        var attention = AttentionAccumulator(layers: model.conv.layers, passes: model.conv.passes)
+        var lossSum = 0.0
+        var generator = SeededGenerator(seed: 0)  // dropout is off in eval mode: never drawn from
+        var start = 0
+        while start < test.count {
+            let indices = Array(start..<min(start + fashionMNISTImagesPerBatch, test.count))
+            start += indices.count
+            let batch = test.batch(indices: indices)
+            let logProbabilities = model(batch.images, generator: &generator)
+            if let nfm = model.conv.nfm { attention.add(nfm.lastAttention) }
+            table.record(split: 0, categories: batch.labels, predictions: predictions(logProbabilities), labels: batch.labels)
+            lossSum += Double(nllLoss(logProbabilities, targets: batch.labels, reduction: .sum).item)
+        }
+        return Evaluation(table: table, attention: attention.map(), loss: lossSum / Double(max(test.count, 1)))
+    }
+
+    /// The arg-max class of each row of `scores` [N, C] (the first on ties).
+    public static func predictions(_ scores: Tensor) -> [Int] {
+        precondition(scores.rank == 2, "predictions: scores must be [N, C], got \(scores.shape)")
+        let (rows, classes) = (scores.shape[0], scores.shape[1])
+        return scores.withUnsafeBufferPointer { values in
+            (0..<rows).map { row in
+                var best = 0
+                for column in 1..<classes where values[row * classes + column] > values[row * classes + best] { best = column }
+                return best
+            }
+        }
+    }
+}
+
+/// The accuracy of answering from the question alone: for each question kind, always the answer most
+/// common in the training set (ties to the lower answer index). It is the level a model reaches by
+/// learning the answer priors without looking at the image, so "clearly above chance" means above it.
+public enum QuestionPrior {
+    /// The most common training answer of each question kind, by kind.
+    public static func majorityAnswers(_ train: SortOfCLEVR.Dataset) -> [Int] {
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: SortOfCLEVR.answerCount), count: SortOfCLEVR.QuestionKind.allCases.count)
+        for scene in train.scenes {
+            for question in scene.questions { counts[question.kind.rawValue][question.answer.rawValue] += 1 }
+        }
+        return counts.map { row in row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }! }
+    }
+
+    /// The table of the majority-answer predictor on the test split(s).
+    public static func table(train: SortOfCLEVR.Dataset, test: SortOfCLEVR.Dataset, outOfDistribution: SortOfCLEVR.Dataset?) -> AccuracyTable {
+        let answers = majorityAnswers(train)
+        let datasets = [test] + (outOfDistribution.map { [$0] } ?? [])
+        var table = AccuracyTable.sortOfCLEVR(
+            splits: [AccuracyTable.inDistribution] + (outOfDistribution == nil ? [] : [AccuracyTable.outOfDistribution]))
+        for (split, dataset) in datasets.enumerated() {
+            for scene in dataset.scenes {
+                for question in scene.questions {
+                    table.record(split: split, category: question.kind.rawValue, correct: answers[question.kind.rawValue] == question.answer.rawValue)
+                }
+            }
+        }
+        return table
+    }
+}

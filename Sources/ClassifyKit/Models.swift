@@ -1,0 +1,81 @@
+import NFMLayers
+import NFMModels
+import NFMNN
+import NFMTensor
+
+/// A classifier that nfm-classify trains: a ``ConvolutionalTrunk`` (with or without NFM) and a head.
+public protocol TrunkClassifier: Module {
+    /// The convolutional trunk, whose NFM layers (if any) record their attention.
+    var conv: ConvolutionalTrunk { get }
+}
+
+extension SortOfClevrModel: TrunkClassifier {}
+
+extension SortOfClevrModel {
+    /// The image half of the forward pass: trunk, 4×4 average pool, nearest resize to 5×5 and the
+    /// 1×1 `conv1`, flattened to [N, 64·5·5]. It does not depend on the question, so evaluation runs
+    /// it once per image and shares it among the image's 20 questions.
+    public func imageFeatures(_ images: Tensor) -> Tensor {
+        var memory = NFMMemory()
+        let features = conv(images, memory: &memory)
+        return conv1(resizeNearest(avgPool2d(features, kernelSize: 4), height: 5, width: 5)).flattened()
+    }
+
+    /// The question half: log-probabilities [Q, answers] for questions [Q, 11] about the images whose
+    /// ``imageFeatures(_:)`` rows are `features` [Q, 64·5·5]. Together the two halves compute exactly
+    /// `callAsFunction(images:questions:generator:)` (a test checks this).
+    public func answer(imageFeatures features: Tensor, questions: Tensor, generator: inout SeededGenerator) -> Tensor {
+        let hidden = relu(fc1(Tensor.concatenate([features, questions], alongAxis: 1)))
+        return fcout(hidden, generator: &generator)
+    }
+}
+
+/// A small CNN for Fashion-MNIST, with or without NFM: the Sort-of-CLEVR trunk on one-channel
+/// 28×28 images (Conv3×3 stride 2 → ReLU → BatchNorm2d per layer, 28 → 14 → 7 → 4 with three
+/// layers), flattened, then `fc1` → ReLU and the Sort-of-CLEVR output head (`fcout`: fc2 → ReLU →
+/// dropout 0.5 → fc3 → log-softmax) over the 10 classes.
+public final class FashionMNISTModel: Module, TrunkClassifier {
+    /// The convolutional trunk (key `conv`).
+    public let conv: ConvolutionalTrunk
+    /// Flattened features → hidden (key `fc1`).
+    public let fc1: Linear
+    /// The output block (key `fcout`).
+    public let fcout: OutputHead
+
+    /// The width of the hidden layers of the head.
+    public static let hiddenSize = 256
+
+    /// The side of the trunk's output for a 28×28 input after `layers` stride-2 convolutions.
+    public static func featureSize(layers: Int) -> Int {
+        (0..<layers).reduce(28) { size, _ in (size - 1) / 2 + 1 }
+    }
+
+    /// A model with the given trunk widths; `nfm` nil gives the baseline (one pass).
+    public init(widths: [Int], passes: Int, nfm: NFMConfiguration?, using generator: inout SeededGenerator) {
+        conv = ConvolutionalTrunk(inputChannels: 1, widths: widths, passes: nfm == nil ? 1 : passes, nfm: nfm, using: &generator)
+        let side = FashionMNISTModel.featureSize(layers: widths.count)
+        fc1 = Linear(widths.last! * side * side, FashionMNISTModel.hiddenSize, using: &generator)
+        fcout = OutputHead(hidden: FashionMNISTModel.hiddenSize, answers: 10, using: &generator)
+        super.init()
+    }
+
+    /// Log-probabilities [N, 10] for images [N, 1, 28, 28].
+    public func callAsFunction(_ images: Tensor, generator: inout SeededGenerator) -> Tensor {
+        var memory = NFMMemory()
+        let features = conv(images, memory: &memory).flattened()
+        return fcout(relu(fc1(features)), generator: &generator)
+    }
+}
+
+/// Builds the model of `kind` for `configuration`, drawing its initial weights from `generator`.
+public func makeClassifier(
+    _ kind: ClassifyModelKind, configuration: ClassifyConfiguration, using generator: inout SeededGenerator
+) -> TrunkClassifier {
+    let nfm = configuration.nfmConfiguration(for: kind)
+    switch configuration.dataset {
+    case .sortOfCLEVR:
+        return SortOfClevrModel(widths: configuration.widths, passes: configuration.passes, nfm: nfm, using: &generator)
+    case .fashionMNIST:
+        return FashionMNISTModel(widths: configuration.widths, passes: configuration.passes, nfm: nfm, using: &generator)
+    }
+}

@@ -1,0 +1,72 @@
+import ClassifyKit
+import NFMData
+import NFMTensor
+import XCTest
+
+final class AccuracyTableTests: XCTestCase {
+    typealias Kind = SortOfCLEVR.QuestionKind
+
+    /// Hand-made predictions: in-distribution, shape 3/4, is_left 1/2, nearest_shape 0/1,
+    /// same_shape_count 2/2; out-of-distribution, shape 1/2, farthest_shape 1/1.
+    func makeTable() -> AccuracyTable {
+        var table = AccuracyTable.sortOfCLEVR(splits: [AccuracyTable.inDistribution, AccuracyTable.outOfDistribution])
+        table.record(
+            split: 0,
+            categories: [Kind.shape, .shape, .shape, .shape, .isLeft, .isLeft, .nearestShape, .sameShapeCount, .sameShapeCount].map(\.rawValue),
+            predictions: [2, 3, 2, 2, 0, 0, 2, 5, 9],
+            labels: [2, 3, 2, 3, 0, 1, 3, 5, 9])
+        table.record(
+            split: 1, categories: [Kind.shape, .shape, .farthestShape].map(\.rawValue), predictions: [3, 2, 2], labels: [3, 3, 2])
+        return table
+    }
+
+    func testCountsAndSummaryAccuraciesPerSplit() {
+        let table = makeTable()
+        XCTAssertEqual(table.cells[0][Kind.shape.rawValue], AccuracyTable.Cell(correct: 3, total: 4))
+        XCTAssertEqual(table.cells[0][Kind.isTop.rawValue], AccuracyTable.Cell(correct: 0, total: 0))
+        XCTAssertNil(table.cells[0][Kind.isTop.rawValue].accuracy, "an empty cell has no accuracy")
+        let metrics = table.metrics()
+        XCTAssertEqual(metrics["eval/nonrelational_accuracy"]!, 4.0 / 6, accuracy: 1e-12)
+        XCTAssertEqual(metrics["eval/relational_accuracy"]!, 2.0 / 3, accuracy: 1e-12)
+        XCTAssertEqual(metrics["eval/accuracy"]!, 6.0 / 9, accuracy: 1e-12)
+        XCTAssertEqual(metrics["ood/nonrelational_accuracy"]!, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(metrics["ood/relational_accuracy"]!, 1, accuracy: 1e-12)
+        XCTAssertEqual(metrics["ood/accuracy"]!, 2.0 / 3, accuracy: 1e-12)
+        XCTAssertEqual(metrics.count, 6)
+    }
+
+    func testCSVHasOneLinePerQuestionTypeThenTheGroups() {
+        let lines = makeTable().csv().split(separator: "\n").map(String.init)
+        XCTAssertEqual(
+            lines[0], "category,type,eval_correct,eval_total,eval_accuracy,ood_correct,ood_total,ood_accuracy")
+        XCTAssertEqual(lines[1], "shape,non-relational,3,4,0.750000,1,2,0.500000")
+        XCTAssertEqual(lines[3], "is_top,non-relational,0,0,,0,0,", "empty cells leave the accuracy blank")
+        XCTAssertEqual(lines[5], "farthest_shape,relational,0,0,,1,1,1.000000")
+        XCTAssertEqual(lines[7], "nonrelational,,4,6,0.666667,1,2,0.500000")
+        XCTAssertEqual(lines[9], "all,,6,9,0.666667,2,3,0.666667")
+        XCTAssertEqual(lines.count, 10)
+    }
+
+    func testFormattedTableShowsPercentCountsAndDashes() {
+        let text = makeTable().formatted()
+        let lines = text.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines[0].contains("in-distribution") && lines[0].contains("out-of-distribution"), lines[0])
+        XCTAssertTrue(lines[1].hasPrefix("shape") && lines[1].contains("75.0% (4)") && lines[1].contains("50.0% (2)"), lines[1])
+        XCTAssertTrue(lines[3].hasPrefix("is_top") && lines[3].hasSuffix("-"), lines[3])
+        XCTAssertTrue(lines[7].allSatisfy { $0 == "-" }, "a rule before the summary rows")
+        XCTAssertTrue(lines[10].hasPrefix("all") && lines[10].contains("66.7% (9)"), lines[10])
+    }
+
+    func testFashionMNISTTableIsPerClass() {
+        var table = AccuracyTable.fashionMNIST()
+        table.record(split: 0, categories: [0, 0, 9], predictions: [0, 6, 9], labels: [0, 0, 9])
+        XCTAssertEqual(table.metrics(), ["eval/accuracy": 2.0 / 3])
+        XCTAssertTrue(table.csv().contains("T-shirt/top,,1,2,0.500000"))
+        XCTAssertTrue(table.formatted().hasPrefix("class"))
+    }
+
+    func testPredictionsAreTheArgMaxWithTheFirstOnTies() {
+        let scores = Tensor(shape: [3, 4], scalars: [0, 3, 1, 3, -1, -2, -0.5, -3, 7, 0, 0, 0])
+        XCTAssertEqual(Evaluator.predictions(scores), [1, 2, 0])
+    }
+}
