@@ -1,9 +1,9 @@
 import Foundation
 
 /// Batch statistics for batch norm in training mode, computed accurately: per channel, the mean, then
-/// the biased variance as Σ(x − mean)² / M (two passes, never E[x²] − mean²). Each contiguous run is
-/// summed in blocks of 64 values in 8 Float lanes (8 values per lane), and the block sums are added
-/// in Double, so the relative error stays near Float's rounding unit however large the batch.
+/// the biased variance as Σ(x − mean)² / M (two passes, never E[x²] − mean²). Values are summed in
+/// 8 Float lanes that move into a Double total every 64 values (`BlockedSum`), so the relative error
+/// stays near Float's rounding unit however large the batch.
 ///
 /// Why it exists: oneDNN 2.6's training-mode batch norm returned variances with relative errors
 /// near 1e-5 on sparse post-ReLU channels (20–80× PyTorch's), which shifts every normalised value by
@@ -45,68 +45,75 @@ enum BatchNormStatistics {
             buffers.variance[channel] = 0
             return
         }
-        var total = 0.0
-        for n in 0..<g.batch { total += blockedSum(buffers.input + (n * g.channels + channel) * g.spatial, g.spatial) }
-        let mean = total / Double(count)
-        // Deviations from the Float nearest the mean; Σ(x − c)² / M − (mean − c)² is the variance exactly.
-        let center = Float(mean)
-        var squares = 0.0
+        // Pass 1: the mean.
+        var sum = BlockedSum()
         for n in 0..<g.batch {
-            squares += blockedSumOfSquares(buffers.input + (n * g.channels + channel) * g.spatial, g.spatial, around: center)
+            let run = buffers.input + (n * g.channels + channel) * g.spatial
+            var i = 0
+            while i + 8 <= g.spatial {
+                sum.add(UnsafeRawPointer(run + i).loadUnaligned(as: SIMD8<Float>.self))
+                i += 8
+            }
+            while i < g.spatial {
+                sum.add(run[i])
+                i += 1
+            }
+        }
+        let mean = sum.value / Double(count)
+        // Pass 2: squared deviations from the Float nearest the mean, c; then
+        // variance = Σ(x − c)² / M − (mean − c)² exactly.
+        let center = Float(mean)
+        let centers = SIMD8<Float>(repeating: center)
+        var squares = BlockedSum()
+        for n in 0..<g.batch {
+            let run = buffers.input + (n * g.channels + channel) * g.spatial
+            var i = 0
+            while i + 8 <= g.spatial {
+                let deviation = UnsafeRawPointer(run + i).loadUnaligned(as: SIMD8<Float>.self) - centers
+                squares.add(deviation * deviation)
+                i += 8
+            }
+            while i < g.spatial {
+                let deviation = run[i] - center
+                squares.add(deviation * deviation)
+                i += 1
+            }
         }
         let offset = mean - Double(center)
         buffers.mean[channel] = center
-        buffers.variance[channel] = Float(Swift.max(squares / Double(count) - offset * offset, 0))
+        buffers.variance[channel] = Float(Swift.max(squares.value / Double(count) - offset * offset, 0))
+    }
+}
+
+/// A sum of Float values: vectors go into 8 Float lanes, which move into a Double total every
+/// 8 vectors (64 values), so no Float partial sum ever holds more than 8 values; single values go
+/// into the Double total directly.
+private struct BlockedSum {
+    private var total = 0.0
+    private var lanes = SIMD8<Float>()
+    private var pending = 0
+
+    @inline(__always)
+    mutating func add(_ values: SIMD8<Float>) {
+        lanes += values
+        pending += 1
+        if pending == 8 { flush() }
     }
 
-    /// Σ x over `count` contiguous values.
     @inline(__always)
-    private static func blockedSum(_ x: UnsafePointer<Float>, _ count: Int) -> Double {
-        var total = 0.0
-        var start = 0
-        while start < count {
-            let end = Swift.min(start + 64, count)
-            var lanes = SIMD8<Float>()
-            var i = start
-            while i + 8 <= end {
-                lanes += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-                i += 8
-            }
-            var block = Double(lanes.sum())
-            while i < end {
-                block += Double(x[i])
-                i += 1
-            }
-            total += block
-            start = end
-        }
-        return total
+    mutating func add(_ value: Float) { total += Double(value) }
+
+    /// The sum of everything added.
+    var value: Double {
+        var copy = self
+        copy.flush()
+        return copy.total
     }
 
-    /// Σ (x − center)² over `count` contiguous values.
     @inline(__always)
-    private static func blockedSumOfSquares(_ x: UnsafePointer<Float>, _ count: Int, around center: Float) -> Double {
-        var total = 0.0
-        var start = 0
-        let centers = SIMD8<Float>(repeating: center)
-        while start < count {
-            let end = Swift.min(start + 64, count)
-            var lanes = SIMD8<Float>()
-            var i = start
-            while i + 8 <= end {
-                let deviation = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - centers
-                lanes += deviation * deviation
-                i += 8
-            }
-            var block = Double(lanes.sum())
-            while i < end {
-                let deviation = Double(x[i] - center)
-                block += deviation * deviation
-                i += 1
-            }
-            total += block
-            start = end
-        }
-        return total
+    private mutating func flush() {
+        total += Double(lanes.sum())
+        lanes = SIMD8<Float>()
+        pending = 0
     }
 }

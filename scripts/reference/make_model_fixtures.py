@@ -89,7 +89,7 @@ def perturb(model, generator, sharpness):
         return torch.rand(shape, generator=generator) * (high - low) + low
 
     with torch.no_grad():
-        for name, module in model.named_modules():
+        for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 c = module.num_features
                 module.weight.copy_(uniform(c, 0.6, 1.4))
@@ -186,6 +186,9 @@ def make(name, configuration):
     else:
         raise RuntimeError(f"{name}: no seed keeps the train-mode forward clear of {MARGINS}")
 
+    if configuration["kind"] == "nfm":
+        tsv_keys = [key for key, _, _ in nfm_reference.read_tsv()]
+        assert list(model.state_dict()) == tsv_keys, f"{name}: state_dict keys differ from the TSV's"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()},
               os.path.join(FIXTURES, f"{name}.model.safetensors"), metadata={"format": "pt"})
     expected = {
@@ -233,6 +236,8 @@ if __name__ == "__main__":
     if arguments.check_swift:
         check_swift(arguments.check_swift)
     else:
+        torch.manual_seed(0)
+        nfm_reference.check_against_tsv(nfm_reference.build_model("nfm"))
         check_nearest_indices_agree_in_float32_and_float64()
         for name, configuration in CONFIGURATIONS.items():
             if not arguments.only or name in arguments.only:
