@@ -178,7 +178,7 @@ public struct ClassifyConfiguration: Codable, Equatable, Sendable {
             configuration.trainingImages = 60_000
             configuration.testImages = 10_000
             configuration.outOfDistributionImages = 0
-            configuration.steps = 1_500
+            configuration.steps = 1_000
             configuration.evaluationInterval = 500
             configuration.checkpointInterval = 500
         }

@@ -63,7 +63,7 @@ struct DataOptions: ParsableArguments {
         discussion: "Fashion-MNIST is read from /usr/share/datasets/fashion-mnist by default.", valueName: "dir"))
     var dataDir: String?
 
-    @Option(help: "Sort-of-CLEVR colours seen in one shape only in training; the OOD test set asks about their other shape (0...6, 0 = no OOD split). (default: 2)")
+    @Option(help: "Sort-of-CLEVR colours seen in one shape only in training; the OOD test set asks about their other shape (0...6, 0 = no OOD split). (default: 2; Fashion-MNIST 0)")
     var heldoutColors: Int?
 
     @Option(help: "Training images (Sort-of-CLEVR: 20 questions each; Fashion-MNIST: the first N). (default: quick 4000 / paper 9800; Fashion-MNIST 60000)")
@@ -146,19 +146,19 @@ struct Train: ParsableCommand {
     @OptionGroup var data: DataOptions
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "Optimisation steps per model. (default: quick 600 / paper 459300 = 150 epochs)")
+    @Option(help: "Optimisation steps per model. (default: Sort-of-CLEVR quick 600 / paper 459300 = 150 epochs; Fashion-MNIST quick 1000 / paper 28110)")
     var steps: Int?
 
-    @Option(help: "Examples per step (Sort-of-CLEVR: questions, each with its image). (default: quick 16 / paper 64)")
+    @Option(help: "Examples per step (Sort-of-CLEVR: questions, each with its image). (default: Sort-of-CLEVR quick 16 / paper 64; Fashion-MNIST 64)")
     var batchSize: Int?
 
-    @Option(help: "Adam's learning rate. (default: quick 1e-3 / paper 1e-4, the paper's)")
+    @Option(help: "Adam's learning rate. (default: Sort-of-CLEVR quick 1e-3 / paper 1e-4, the paper's; Fashion-MNIST 1e-4)")
     var learningRate: Double?
 
-    @Option(help: "Evaluate on the test set(s) every N steps and at the end (0: only at the end). (default: quick 300 / paper 3062)")
+    @Option(help: "Evaluate on the test set(s) every N steps and at the end (0: only at the end). (default: Sort-of-CLEVR quick 300 / paper 3062; Fashion-MNIST quick 500 / paper 937)")
     var evalEvery: Int?
 
-    @Option(help: "Checkpoint every N steps and at the end (0: only at the end). (default: quick 300 / paper 3062)")
+    @Option(help: "Checkpoint every N steps and at the end (0: only at the end). (default: Sort-of-CLEVR quick 300 / paper 3062; Fashion-MNIST quick 500 / paper 937)")
     var checkpointEvery: Int?
 
     @Option(help: ArgumentHelp("The run directory. (default: runs/nfm-classify-<model>-<timestamp>)", valueName: "dir"))
