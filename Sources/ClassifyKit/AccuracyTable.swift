@@ -82,7 +82,7 @@ public struct AccuracyTable: Equatable, Sendable {
     public static func fashionMNIST() -> AccuracyTable {
         AccuracyTable(
             categories: FashionMNIST.classNames, groups: [Group(name: "all", members: Array(0..<10))],
-            splits: [inDistribution])
+            splits: [Split(metricPrefix: "eval", title: "test")])
     }
 
     /// Records one prediction.

@@ -72,20 +72,21 @@ public enum ClassifySession {
     /// reopened) and prints the tables, the side-by-side comparison and the outputs. Returns the
     /// results (a model interrupted by Ctrl-C ends the session early, with its result last).
     public static func train(
-        configuration: ClassifyConfiguration, runPath: String, resume: Bool, log: (String) -> Void = { print($0) }
+        configuration: ClassifyConfiguration, runPath: String, resume: Bool, log: (String) -> Void = consoleLog
     ) throws -> [ModelResult] {
+        // Data first: a missing or corrupt file stops the run before anything is created.
+        let data = try ClassifyData.load(configuration)
+        let configuration = data.adjusting(configuration)
         let (root, name) = splitRunPath(runPath)
         let parent = try RunDirectory(name: name, root: root, resume: resume)
         log("run directory: \(parent.path)")
-        let data = try ClassifyData.load(configuration)
-        let configuration = data.adjusting(configuration)
         log(data.summary)
         var prior: AccuracyTable?
         if case .sortOfCLEVR(let train?, let test, let ood) = data {
             prior = QuestionPrior.table(train: train, test: test, outOfDistribution: ood)
             let metrics = prior!.metrics()
             log(
-                "answering from the question alone (the training set's most common answer per question type): "
+                "answering from the question alone (the training set's most common answer to each question): "
                     + ["eval/accuracy", "ood/accuracy"].compactMap { name in metrics[name].map { String(format: "\(name) %.1f%%", $0 * 100) } }
                     .joined(separator: ", "))
         }
@@ -129,6 +130,12 @@ public enum ClassifySession {
         log(parent.summary())
         return results
     }
+}
+
+/// Writes a line to standard output at once (unbuffered), so that it interleaves in order with the
+/// progress lines on standard error even when both go to one file.
+public func consoleLog(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
 /// A run directory path as RunDirectory's (root, name): `runs/x` → ("runs", "x"), `x` → ("", "x"),
@@ -250,21 +257,25 @@ public enum ClassifyCheckpointEvaluation {
     /// its table and writes the table and attention map into a run directory at `runPath` (one
     /// sub-folder per model when there are several). Returns the evaluations.
     public static func evaluate(
-        checkpoint: String, configuration: ClassifyConfiguration, runPath: String, log: (String) -> Void = { print($0) }
+        checkpoint: String, configuration: ClassifyConfiguration, runPath: String, log: (String) -> Void = consoleLog
     ) throws -> [(kind: ClassifyModelKind, evaluation: Evaluation)] {
-        let targets = try checkpoints(at: checkpoint, configuration: configuration)
+        // Models first, then data: a missing checkpoint stops before anything is generated or created.
+        var models: [(kind: ClassifyModelKind, path: String, model: TrunkClassifier)] = []
+        for (kind, path) in try checkpoints(at: checkpoint, configuration: configuration) {
+            var generator = RunSeeds(seed: configuration.seed).initialisation
+            let model = makeClassifier(kind, configuration: configuration, using: &generator)
+            try Checkpoint.loadModule(model, from: path)
+            models.append((kind, path, model))
+        }
         let data = try ClassifyData.load(configuration, training: false)
         log(data.summary)
         let (root, name) = splitRunPath(runPath)
         let run = try RunDirectory(name: name, root: root)
         try run.writeConfig(data.adjusting(configuration))
         var results: [(kind: ClassifyModelKind, evaluation: Evaluation)] = []
-        for (kind, path) in targets {
-            var generator = RunSeeds(seed: configuration.seed).initialisation
-            let model = makeClassifier(kind, configuration: configuration.single(kind), using: &generator)
-            try Checkpoint.loadModule(model, from: path)
+        for (kind, path, model) in models {
             let evaluation = Evaluator.evaluate(model, data: data)
-            let output = targets.count == 1 ? run : try RunDirectory(name: kind.rawValue, root: run.path)
+            let output = models.count == 1 ? run : try RunDirectory(name: kind.rawValue, root: run.path)
             try ClassifyTraining.writeOutputs(evaluation, dataset: configuration.dataset, run: output)
             if output !== run {
                 for entry in output.outputs { run.record(output: entry.path, description: kind.rawValue + " " + entry.description) }

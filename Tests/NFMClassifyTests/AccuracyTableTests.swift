@@ -70,3 +70,42 @@ final class AccuracyTableTests: XCTestCase {
         XCTAssertEqual(Evaluator.predictions(scores), [1, 2, 0])
     }
 }
+
+final class QuestionPriorTests: XCTestCase {
+    typealias Kind = SortOfCLEVR.QuestionKind
+
+    /// A scene with one object per colour in the given shapes, at distinct positions.
+    func scene(_ shapes: [SortOfCLEVR.Shape], questions: [(SortOfCLEVR.Color, Kind)]) -> SortOfCLEVR.Scene {
+        let objects = SortOfCLEVR.Color.allCases.map { color in
+            SortOfCLEVR.SceneObject(color: color, shape: shapes[color.rawValue], x: Double(10 + 11 * color.rawValue), y: 20)
+        }
+        let plain = SortOfCLEVR.Scene(objects: objects)
+        return SortOfCLEVR.Scene(objects: objects, questions: questions.map { plain.question(about: $0.0, kind: $0.1) })
+    }
+
+    func testTheQuestionOnlyPredictorAnswersEachQuestionsMostCommonTrainingAnswer() {
+        let questions: [(SortOfCLEVR.Color, Kind)] = [(.red, .shape), (.blue, .shape), (.red, .isLeft), (.red, .sameShapeCount)]
+        // Training: red is a square twice and a circle once; blue is a circle twice, a square once;
+        // red's shape is shared by 5, 5 and 2 objects.
+        let train = SortOfCLEVR.Dataset(split: .train, scenes: [
+            scene([.square, .square, .circle, .square, .square, .square], questions: questions),
+            scene([.square, .square, .circle, .square, .square, .square], questions: questions),
+            scene([.circle, .circle, .square, .square, .square, .square], questions: questions),
+        ])
+        let answers = QuestionPrior.majorityAnswers(train)
+        XCTAssertEqual(answers[Kind.shape.rawValue][SortOfCLEVR.Color.red.rawValue], SortOfCLEVR.Answer.square.rawValue)
+        XCTAssertEqual(answers[Kind.shape.rawValue][SortOfCLEVR.Color.blue.rawValue], SortOfCLEVR.Answer.circle.rawValue)
+        XCTAssertEqual(answers[Kind.isLeft.rawValue][SortOfCLEVR.Color.red.rawValue], SortOfCLEVR.Answer.yes.rawValue)
+        // Counts 5, 5 and 2 for red's shape: the answer "5".
+        XCTAssertEqual(answers[Kind.sameShapeCount.rawValue][SortOfCLEVR.Color.red.rawValue], SortOfCLEVR.Answer.five.rawValue)
+        // Unasked questions: a tie at zero goes to the lowest answer index.
+        XCTAssertEqual(answers[Kind.isTop.rawValue][SortOfCLEVR.Color.gray.rawValue], 0)
+
+        // Test: red a circle (shape wrong), blue a circle (right), red on the left (right), count 1 (wrong).
+        let test = SortOfCLEVR.Dataset(split: .test, scenes: [
+            scene([.circle, .square, .circle, .square, .square, .square], questions: questions)
+        ])
+        let table = QuestionPrior.table(train: train, test: test, outOfDistribution: nil)
+        XCTAssertEqual(table.metrics(), ["eval/accuracy": 0.5, "eval/nonrelational_accuracy": 2.0 / 3, "eval/relational_accuracy": 0])
+    }
+}
