@@ -161,6 +161,7 @@ struct Evaluate: ParsableCommand {
     var filmstrip: String?
 
     func run() throws {
+        ComputeThreads.set(1)
         let configuration = try DQNRun.configuration(ofRun: runDirectory(of: checkpoint))
         let environment = try Environment(game: configuration.game, seed: 0)
         var generator = SeededGenerator(seed: 0)
