@@ -156,7 +156,9 @@ public struct TerminalPlay {
             if terminal {
                 returns.append(episodeReturn)
                 draw("game over: return \(formatReturn(episodeReturn)) in \(frames) frames. A key starts a new game; Q quits.")
-                if case .endOfInput = input.next(timeout: nil) { break }
+                let answer = input.next(timeout: nil)
+                if case .endOfInput = answer { break }
+                if case .command(.quit) = answer { break }
                 environment.reset()
                 (episodeReturn, frames) = (0, 0)
                 draw(help)

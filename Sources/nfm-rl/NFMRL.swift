@@ -16,6 +16,7 @@ import NFMTensor
 import NFMTraining
 import RLKit
 
+/// The command: `train` (the default), `eval`, `play`, `speed`.
 @main
 struct NFMRL: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,6 +35,7 @@ func say(_ line: String) {
 /// The default frame budget: about ten minutes of baseline DQN on Breakout on two cores (docs/rl.md).
 let defaultFrames = DQNConfiguration.defaultFrames
 
+/// Trains a DQN agent in a run directory (fresh or resumed).
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train", abstract: "Train a DQN agent (the default command).")
@@ -138,6 +140,7 @@ func parameterCounts(for configuration: DQNConfiguration) throws -> (baseline: I
     return (baseline.parameterCount, nfm.parameterCount, nfm.trainedParameterCount)
 }
 
+/// Plays episodes with a checkpoint's online network.
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval", abstract: "Play episodes with a trained agent and print the mean return.")
@@ -161,6 +164,7 @@ struct Evaluate: ParsableCommand {
     var filmstrip: String?
 
     func run() throws {
+        ComputeThreads.set(1)
         let configuration = try DQNRun.configuration(ofRun: runDirectory(of: checkpoint))
         let environment = try Environment(game: configuration.game, seed: 0)
         var generator = SeededGenerator(seed: 0)
@@ -198,6 +202,7 @@ struct Evaluate: ParsableCommand {
     }
 }
 
+/// A person plays a game in the terminal.
 struct Play: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "play",
@@ -227,6 +232,7 @@ enum EncoderOption: String, ExpressibleByArgument, CaseIterable {
     var kind: EncoderKind { EncoderKind(rawValue: rawValue)! }
 }
 
+/// Times the DQN step.
 struct Speed: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "speed", abstract: "Time the parts of a DQN training frame and report training frames per second.")

@@ -87,6 +87,7 @@ final class DQNRunTests: XCTestCase {
     var root = ""
 
     override func setUpWithError() throws {
+        ComputeThreads.set(1)  // as nfm-rl does: a second OpenMP thread only spins on these tiny ops
         root = NSTemporaryDirectory() + "nfm-rl-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     }
@@ -102,9 +103,9 @@ final class DQNRunTests: XCTestCase {
         configuration.exploration = EpsilonSchedule(randomFrames: 30, annealFrames: 60)
         configuration.targetUpdateInterval = 15
         configuration.logInterval = 25
-        configuration.checkpointInterval = 50
+        configuration.checkpointInterval = encoder == .nfm ? 20 : 50
         configuration.evaluationEpisodes = 2
-        configuration.evaluationFrameLimit = 20
+        configuration.evaluationFrameLimit = encoder == .nfm ? 8 : 20
         configuration.filmstripFrames = 4
         return configuration
     }
@@ -136,11 +137,12 @@ final class DQNRunTests: XCTestCase {
         XCTAssertFalse(straight.losses.isEmpty)
         XCTAssertNotNil(straight.summary.evaluationReturn)
 
-        // Part 1 stops at frames − 25 (final checkpoint there, and one at the last multiple of 50 before).
+        // Part 1 stops at frames − 25 (final checkpoint there, and one at the interval's last multiple before).
         let partial = try train(tinyConfiguration(frames: frames - 25, encoder: encoder), name: "pieces")
         // Simulate a crash after that checkpoint: the run resumes from the earlier one, and the
         // metrics logged after it are discarded.
-        let earlier = String(format: "step-%09d", (frames - 26) / 50 * 50)
+        let interval = tinyConfiguration(frames: frames, encoder: encoder).checkpointInterval
+        let earlier = String(format: "step-%09d", (frames - 26) / interval * interval)
         try (earlier + "\n").write(toFile: partial.path + "/checkpoints/latest", atomically: true, encoding: .utf8)
         let resumed = try train(tinyConfiguration(frames: frames, encoder: encoder), name: "pieces", resume: true)
 
@@ -164,7 +166,7 @@ final class DQNRunTests: XCTestCase {
     }
 
     func testNFMRunResumesExactly() throws {
-        try checkResumeIsExact(encoder: .nfm, frames: 80)
+        try checkResumeIsExact(encoder: .nfm, frames: 60)
     }
 
     func testUnknownGameListsTheValidOnes() {
