@@ -35,7 +35,7 @@ let package = Package(
         // The trainer: checkpoints, resume, NaN stop, Ctrl-C, progress and metrics around a program's step.
         .target(name: "NFMTraining", dependencies: ["NFMNN", "NFMOptimizers", "NFMLog", "NFMIO"]),
         // MinAtar-faithful gridworld games; no dependencies.
-        .target(name: "Envs", path: "envs"),
+        .target(name: "Envs", path: "envs", exclude: ["README.md"]),
         // Sort-of-CLEVR generation, IDX (Fashion-MNIST) parsing and deterministic batching.
         .target(name: "NFMData", dependencies: ["NFMTensor"]),
 
