@@ -8,8 +8,10 @@ extension Tensor {
     @inline(__always)
     func map(_ f: (Float) -> Float) -> Tensor {
         Tensor.build(shape) { out in
-            let input = storage.pointer
-            for i in 0..<out.count { out[i] = f(input[i]) }
+            let input = storage.pointer, output = out.baseAddress!
+            parallelRanges(out.count) { range in
+                for i in range { output[i] = f(input[i]) }
+            }
         }
     }
 
@@ -18,19 +20,33 @@ extension Tensor {
     static func zipMap(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) -> Tensor {
         if a.shape == b.shape {
             return Tensor.build(a.shape) { out in
-                let pa = a.storage.pointer, pb = b.storage.pointer
-                for i in 0..<out.count { out[i] = f(pa[i], pb[i]) }
+                let pa = a.storage.pointer, pb = b.storage.pointer, output = out.baseAddress!
+                parallelRanges(out.count) { range in
+                    for i in range { output[i] = f(pa[i], pb[i]) }
+                }
             }
         }
         let shape = broadcastShape(a.shape, b.shape, op: op)
         if b.scalarCount == 1 {
             let scalar = b.storage.pointer[0]
             return Tensor.build(shape) { out in
-                let pa = a.storage.pointer
+                let pa = a.storage.pointer, output = out.baseAddress!
                 if a.scalarCount == out.count {
-                    for i in 0..<out.count { out[i] = f(pa[i], scalar) }
+                    parallelRanges(out.count) { range in
+                        for i in range { output[i] = f(pa[i], scalar) }
+                    }
                 } else {
                     for i in 0..<out.count { out[i] = f(pa[0], scalar) }
+                }
+            }
+        }
+        if a.scalarCount == 1 && b.scalarCount == Tensor.elementCount(shape) {
+            // A scalar on the left (γ · out in the NFM residual): one flat pass instead of the row walker.
+            let scalar = a.storage.pointer[0]
+            return Tensor.build(shape) { out in
+                let pb = b.storage.pointer, output = out.baseAddress!
+                parallelRanges(out.count) { range in
+                    for i in range { output[i] = f(scalar, pb[i]) }
                 }
             }
         }
