@@ -40,6 +40,13 @@ let package = Package(
         .target(name: "NFMData", dependencies: ["NFMTensor"]),
 
         // Programs: each a thin @main folder with its flags and its own models.
+        // Speed and memory benchmarks (issue 7); scripts/bench/compare.sh runs it beside PyTorch.
+        .executableTarget(
+            name: "nfm-bench",
+            dependencies: [
+                "NFMKernels", "NFMModels", "NFMOptimizers", "Envs",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
 
         .testTarget(name: "NFMKernelsTests", dependencies: ["NFMKernels"]),
         .testTarget(name: "NFMTensorTests", dependencies: ["NFMTensor"], resources: [.copy("Fixtures")]),
