@@ -279,6 +279,9 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
 
     // MARK: Batch normalisation
 
+    // Batch norm does not go through oneDNN: for plain NCHW data oneDNN 2.6 has only its slow
+    // reference implementation (see BatchNormalization.swift for the measurement).
+
     /// input [N, C, S], gamma, beta [C] → output [N, C, S], batch mean and biased variance [C].
     public func batchNormForwardTraining(
         _ g: BatchNormGeometry, input: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
@@ -290,12 +293,9 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
                 g, input: input, gamma: gamma, beta: beta, epsilon: epsilon, output: output,
                 mean: mean, variance: variance)
         }
-        run(
-            .batchNormForwardTraining(g, epsilon: epsilon),
-            [
-                Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_SCALE, gamma), Argument(DNNL_ARG_SHIFT, beta),
-                Argument(DNNL_ARG_DST, output), Argument(DNNL_ARG_MEAN, mean), Argument(DNNL_ARG_VARIANCE, variance),
-            ])
+        BatchNormalization.forwardTraining(
+            g, input: input, gamma: gamma, beta: beta, epsilon: epsilon, output: output, mean: mean,
+            variance: variance)
     }
 
     /// input [N, C, S], gamma, beta, mean, variance [C] → output [N, C, S], with the given statistics.
@@ -305,12 +305,9 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         epsilon: Float, output: UnsafeMutablePointer<Float>
     ) {
         if g.isEmpty { return }
-        run(
-            .batchNormForwardInference(g, epsilon: epsilon),
-            [
-                Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_SCALE, gamma), Argument(DNNL_ARG_SHIFT, beta),
-                Argument(DNNL_ARG_MEAN, mean), Argument(DNNL_ARG_VARIANCE, variance), Argument(DNNL_ARG_DST, output),
-            ])
+        BatchNormalization.forwardInference(
+            g, input: input, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon,
+            output: output)
     }
 
     /// input, gradOutput [N, C, S], gamma, mean, variance [C] → gradInput [N, C, S], gradGamma, gradBeta [C].
@@ -325,21 +322,9 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
                 g, input: input, gradOutput: gradOutput, gamma: gamma, mean: mean, variance: variance,
                 epsilon: epsilon, gradInput: gradInput, gradGamma: gradGamma, gradBeta: gradBeta)
         }
-        // With dnnl_use_shift (needed to get diff_shift), oneDNN 2.6 counts the shift among the
-        // backward inputs and rejects a call without it, although no gradient depends on beta. The
-        // protocol does not pass beta, so a zero buffer stands in.
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: g.channels) { unusedShift in
-            unusedShift.initialize(repeating: 0)
-            run(
-                .batchNormBackward(g, epsilon: epsilon),
-                [
-                    Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_DIFF_DST, gradOutput),
-                    Argument(DNNL_ARG_SCALE, gamma), Argument(DNNL_ARG_SHIFT, unusedShift.baseAddress!),
-                    Argument(DNNL_ARG_MEAN, mean), Argument(DNNL_ARG_VARIANCE, variance),
-                    Argument(DNNL_ARG_DIFF_SRC, gradInput), Argument(DNNL_ARG_DIFF_SCALE, gradGamma),
-                    Argument(DNNL_ARG_DIFF_SHIFT, gradBeta),
-                ])
-        }
+        BatchNormalization.backward(
+            g, input: input, gradOutput: gradOutput, gamma: gamma, mean: mean, variance: variance, epsilon: epsilon,
+            gradInput: gradInput, gradGamma: gradGamma, gradBeta: gradBeta)
     }
 
     // MARK: - Running cached primitives
