@@ -227,9 +227,13 @@ public func clamp(_ x: Tensor, min lower: Float = -.infinity, max upper: Float =
 
 /// max(x, 0) elementwise.
 public func relu(_ x: Tensor) -> Tensor {
-    let saved = x.detached()
-    return x.map { Swift.max($0, 0) }.recorded("relu", input: x) { g in
-        Tensor.zipMap(g, saved, op: "relu") { g, x in x > 0 ? g : 0 }
+    // The pullback keeps the output, not the input (y > 0 exactly where x > 0): the output is what
+    // the next layer saves anyway (batch norm after ReLU in the Sort-of-CLEVR trunk), so the input
+    // can be freed. Measured: one activation fewer per trunk layer held until backward.
+    let y = x.map { Swift.max($0, 0) }
+    let saved = y.detached()
+    return y.recorded("relu", input: x) { g in
+        Tensor.zipMap(g, saved, op: "relu") { g, y in y > 0 ? g : 0 }
     }
 }
 
