@@ -2,46 +2,15 @@
 //
 // oneDNN 2.6 has only its reference `ncsp_bnorm` for plain NCHW data. Measured on this machine
 // (load average 8) on 64×48×1444, training forward: 234 ms per call, about one sixth of the whole
-// baseline train step; these loops take a fraction of that. Each channel's N·S values (at most a few
-// hundred KiB here) stay in the core's cache between passes, so the two-pass statistics cost little
-// more than one pass over memory.
+// baseline train step; these loops take a fraction of that. Training-mode statistics come from
+// BatchNormStatistics; the normalisation and the backward are here. Each channel's N·S values (at
+// most a few hundred KiB here) stay in the core's cache between passes.
 
 import Dispatch
 import Foundation
 
 /// Batch norm over [N, C, S] with the formulas of the reference backend (and of PyTorch).
 enum BatchNormalization {
-    /// input [N, C, S] → output, batch mean and biased variance [C].
-    static func forwardTraining(
-        _ g: BatchNormGeometry, input: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
-        beta: UnsafePointer<Float>, epsilon: Float, output: UnsafeMutablePointer<Float>,
-        mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>
-    ) {
-        let (batch, channels, spatial) = (g.batch, g.channels, g.spatial)
-        let count = Double(batch * spatial)
-        // Each channel reads and writes only its own slices, so sharing the pointers is safe.
-        nonisolated(unsafe) let input = input, output = output, mean = mean, variance = variance
-        nonisolated(unsafe) let gamma = gamma, beta = beta
-        forEachChannel(g) { c in
-            var total = 0.0
-            for n in 0..<batch { total += Double(sum(input + (n * channels + c) * spatial, spatial)) }
-            let channelMean = Float(total / count)
-            var squares = 0.0
-            for n in 0..<batch {
-                squares += Double(sumOfSquaredDeviations(input + (n * channels + c) * spatial, spatial, from: channelMean))
-            }
-            let channelVariance = Float(squares / count)
-            mean[c] = channelMean
-            variance[c] = channelVariance
-            let scale = gamma[c] / (channelVariance + epsilon).squareRoot()
-            let shift = beta[c] - channelMean * scale
-            for n in 0..<batch {
-                let source = input + (n * channels + c) * spatial, destination = output + (n * channels + c) * spatial
-                for s in 0..<spatial { destination[s] = source[s] * scale + shift }
-            }
-        }
-    }
-
     /// input [N, C, S] → output with the given statistics.
     static func forwardInference(
         _ g: BatchNormGeometry, input: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
@@ -114,26 +83,6 @@ enum BatchNormalization {
         var total = lanes.sum()
         while i < count {
             total += values[i]
-            i += 1
-        }
-        return total
-    }
-
-    @inline(__always)
-    private static func sumOfSquaredDeviations(_ values: UnsafePointer<Float>, _ count: Int, from center: Float) -> Float {
-        var lanes = SIMD8<Float>()
-        let centers = SIMD8<Float>(repeating: center)
-        var i = 0
-        let raw = UnsafeRawPointer(values)
-        while i + 8 <= count {
-            let deviation = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - centers
-            lanes += deviation * deviation
-            i += 8
-        }
-        var total = lanes.sum()
-        while i < count {
-            let deviation = values[i] - center
-            total += deviation * deviation
             i += 1
         }
         return total

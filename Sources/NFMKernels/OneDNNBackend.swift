@@ -293,9 +293,12 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
                 g, input: input, gamma: gamma, beta: beta, epsilon: epsilon, output: output,
                 mean: mean, variance: variance)
         }
-        BatchNormalization.forwardTraining(
-            g, input: input, gamma: gamma, beta: beta, epsilon: epsilon, output: output, mean: mean,
-            variance: variance)
+        // Statistics from BatchNormStatistics (accurate to Float rounding; oneDNN's own were off by
+        // ~1e-5 relative on sparse post-ReLU channels), then the normalisation with them.
+        BatchNormStatistics.compute(g, input: input, mean: mean, variance: variance)
+        BatchNormalization.forwardInference(
+            g, input: input, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon,
+            output: output)
     }
 
     /// input [N, C, S], gamma, beta, mean, variance [C] → output [N, C, S], with the given statistics.

@@ -6,26 +6,31 @@ import NFMTensor
 /// `CNN_MLP_NFL` (two passes with NFM). After the trunk: avg-pool 4, nearest-resize to 5×5, a 1×1
 /// conv (`conv1`, width → 64), flatten, concatenate the 11-d question, then `fc1` → ReLU →
 /// `fcout.fc2` → ReLU → dropout 0.5 → `fcout.fc3` → log-softmax over the 10 answers.
-/// Keys match `reference/sort_of_clevr_nfm_state_dict.tsv`.
+/// Keys match `reference/sort_of_clevr_nfm_state_dict.tsv`; `scripts/reference/nfm_reference.py`
+/// is the PyTorch reference it is tested against (Tests/NFMLayersTests/ModelParityTests.swift).
 public final class SortOfClevrModel: Module {
     /// The convolutional trunk (key `conv`).
     public let conv: ConvolutionalTrunk
-    /// 1×1 convolution from the trunk width to 64 (key `conv1`).
+    /// 1×1 convolution from the trunk width to `headChannels` (64) (key `conv1`).
     public let conv1: Conv2d
-    /// First fully connected layer, 64·5·5 + question → 256 (key `fc1`).
+    /// First fully connected layer, `headChannels`·5·5 + question → `hiddenSize` (64·5·5 + 11 → 256)
+    /// (key `fc1`).
     public let fc1: Linear
     /// The output block (key `fcout`).
     public let fcout: OutputHead
 
-    /// A model; `nfm` nil gives the baseline (one pass).
+    /// A model; `nfm` nil gives the baseline (one pass). The defaults are the reference's; the head
+    /// sizes `headChannels` (64) and `hiddenSize` (256) and the head's `dropout` (0.5) can be made
+    /// smaller for tests and tiny runs.
     public init(
         widths: [Int] = [48, 96, 192, 384], passes: Int = 2, nfm: NFMConfiguration? = NFMConfiguration(),
-        questionSize: Int = 11, answers: Int = 10, using generator: inout SeededGenerator
+        questionSize: Int = 11, answers: Int = 10, headChannels: Int = 64, hiddenSize: Int = 256,
+        dropout: Float = 0.5, using generator: inout SeededGenerator
     ) {
         conv = ConvolutionalTrunk(inputChannels: 3, widths: widths, passes: nfm == nil ? 1 : passes, nfm: nfm, using: &generator)
-        conv1 = Conv2d(widths.last!, 64, kernelSize: 1, using: &generator)
-        fc1 = Linear(64 * 5 * 5 + questionSize, 256, using: &generator)
-        fcout = OutputHead(hidden: 256, answers: answers, using: &generator)
+        conv1 = Conv2d(widths.last!, headChannels, kernelSize: 1, using: &generator)
+        fc1 = Linear(headChannels * 5 * 5 + questionSize, hiddenSize, using: &generator)
+        fcout = OutputHead(hidden: hiddenSize, answers: answers, dropout: dropout, using: &generator)
         super.init()
     }
 
@@ -47,12 +52,14 @@ public final class OutputHead: Module {
     public let fc2: Linear
     /// Output layer.
     public let fc3: Linear
-    let dropout = Dropout(probability: 0.5)
+    let dropout: Dropout
 
-    /// A head of width `hidden` over `answers` classes.
-    public init(hidden: Int, answers: Int, using generator: inout SeededGenerator) {
+    /// A head of width `hidden` over `answers` classes, dropping with probability `dropout` in
+    /// training mode (the reference's 0.5).
+    public init(hidden: Int, answers: Int, dropout: Float = 0.5, using generator: inout SeededGenerator) {
         fc2 = Linear(hidden, hidden, using: &generator)
         fc3 = Linear(hidden, answers, using: &generator)
+        self.dropout = Dropout(probability: dropout)
         super.init()
     }
 
