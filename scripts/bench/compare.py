@@ -106,12 +106,17 @@ def main():
                     row[side + "PeakResident"] = median_of(results, ["peakResidentBytes"])
                 if "trainFlops" in ours[0]:
                     row["trainFlops"] = ours[0]["trainFlops"]
+                    if report["gemm"]:
+                        # The share of the machine's measured GEMM throughput that our conv/matmul work reaches.
+                        reached = row["trainFlops"] / (row["oursTrain"] / 1e3) / 1e9
+                        row["gemmFraction"] = reached / report["gemm"]["gigaflopsPerSecond"]["median"]
                 report["models"].append(row)
                 print(f"{model:8} batch {batch:3}: train {row['oursTrain']:8.1f} ms vs {row['pytorchTrain']:8.1f} ms "
                       f"({row['oursTrain'] / row['pytorchTrain']:.2f}×), inference {row['oursInference']:7.1f} vs "
                       f"{row['pytorchInference']:7.1f} ms ({row['oursInference'] / row['pytorchInference']:.2f}×), "
                       f"peak RSS {row['oursPeakResident'] / 2**30:.2f} vs {row['pytorchPeakResident'] / 2**30:.2f} GiB "
-                      f"({row['oursPeakResident'] / row['pytorchPeakResident']:.2f}×)", flush=True)
+                      f"({row['oursPeakResident'] / row['pytorchPeakResident']:.2f}×)"
+                      + (f", {row['gemmFraction']:.0%} of gemm" if "gemmFraction" in row else ""), flush=True)
 
     if "games" in sections:
         ours, theirs = interleave([args.ours, "games", "--steps", "20000"] + counts,
