@@ -63,6 +63,13 @@ let package = Package(
                 "ClassifyKit", "NFMModels", "NFMData", "NFMTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Speed and memory benchmarks (issue 7); scripts/bench/compare.sh runs it beside PyTorch.
+        .executableTarget(
+            name: "nfm-bench",
+            dependencies: [
+                "NFMKernels", "NFMModels", "NFMOptimizers", "Envs", "RLKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
 
         .testTarget(name: "NFMKernelsTests", dependencies: ["NFMKernels"]),
         .testTarget(name: "NFMTensorTests", dependencies: ["NFMTensor"], resources: [.copy("Fixtures")]),

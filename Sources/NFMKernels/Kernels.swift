@@ -1,10 +1,15 @@
+import Foundation
+
 /// The backends, and the one that every op in NFMTensor calls.
 ///
 /// Ops write `Kernels.backend.conv2dForward(...)`; they never name a backend. Tests (or a debugging
 /// session) can set `Kernels.backend = Kernels.reference` to run a whole model on the plain loops.
 public enum Kernels {
     /// The production backend: oneDNN 2.6 on the CPU, with primitives cached per shape.
-    public static let oneDNN = OneDNNBackend()
+    /// (De)convolutions run in oneDNN's blocked layouts unless the environment sets
+    /// `NFM_ONEDNN_PLAIN_LAYOUTS=1` (for measuring the difference; see `OneDNNBackend.init(choosingLayouts:)`).
+    public static let oneDNN = OneDNNBackend(
+        choosingLayouts: ProcessInfo.processInfo.environment["NFM_ONEDNN_PLAIN_LAYOUTS"] != "1")
 
     /// Plain Swift loops straight from each op's definition; slow, for checking other backends.
     public static let reference = ReferenceBackend()
@@ -15,4 +20,20 @@ public enum Kernels {
     /// (hence `nonisolated(unsafe)`), read on every op, and swapping it while ops run on other
     /// threads is a data race.
     nonisolated(unsafe) public static var backend: any ComputeBackend = oneDNN
+
+    /// Makes oneDNN's OpenMP threads sleep, rather than spin, between parallel regions: if the
+    /// environment does not set `OMP_WAIT_POLICY`, sets it to `passive` and re-executes the program
+    /// (libgomp reads it once, when it is loaded, before any Swift code runs). Programs call this
+    /// first thing in `main`; it returns only when the policy is already set (or the re-exec failed).
+    ///
+    /// Why: with the default policy each OpenMP thread spins for a while after every primitive,
+    /// competing for the cores with this process's own Dispatch workers (attention, pooling) and
+    /// with any other process. Measured on the shared 2-core machine (load average 8): the DQN
+    /// benchmark's training frames went from 10 to 177 per second, where 82% of the time had been
+    /// libgomp spinning. A passive wait costs one futex wake-up per parallel region.
+    public static func requirePassiveOpenMPWaiting() {
+        guard ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] == nil else { return }
+        setenv("OMP_WAIT_POLICY", "passive", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+    }
 }

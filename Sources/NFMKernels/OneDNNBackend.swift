@@ -29,10 +29,24 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
     /// Guarded by `lock`.
     private var scratchpad: UnsafeMutableRawPointer?
     private var scratchpadCapacity = 0
+    /// Whether (de)convolutions run in layouts of oneDNN's choosing (see `init(choosingLayouts:)`).
+    public let choosesLayouts: Bool
+    /// Layout-choosing (de)convolutions with their reorders. Guarded by `lock`.
+    private var reorderedCache: [PrimitiveKey: ReorderedPrimitive] = [:]
+    /// Blocked copies of the running (de)convolution's operands. Guarded by `lock`.
+    private var workspaceBuffer: UnsafeMutableRawPointer?
+    private var workspaceCapacity = 0
 
     /// Creates the CPU engine and its stream. Prefer the shared `Kernels.oneDNN`: each instance has
     /// its own primitive cache.
-    public init() {
+    ///
+    /// With `choosingLayouts` (the default), (de)convolutions are created with `format_tag_any` and
+    /// run on blocked copies of their operands (nChw8c and blocked weights on AVX2), reordered from
+    /// and to the caller's plain buffers at each call. On plain NCHW, oneDNN 2.6 can only use its
+    /// im2col + GEMM convolution (`gemm:jit`); the blocked layouts unlock the direct JIT kernels,
+    /// which are faster even with the reorders (measured in nfm-bench; see BENCHMARKS.md).
+    public init(choosingLayouts: Bool = true) {
+        choosesLayouts = choosingLayouts
         var engine: dnnl_engine_t?
         check(dnnl_engine_create(&engine, dnnl_cpu, 0), "dnnl_engine_create", "CPU engine 0")
         var stream: dnnl_stream_t?
@@ -44,19 +58,23 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
 
     deinit {
         cache.removeAll()  // primitives and memory objects go before the engine they were made on
+        reorderedCache.removeAll()
         scratchpad?.deallocate()
+        workspaceBuffer?.deallocate()
         dnnl_stream_destroy(stream)
         dnnl_engine_destroy(engine)
     }
 
     /// How many primitives are cached (tests check that a repeated shape does not add one).
-    var cachedPrimitiveCount: Int { lock.withLock { cache.count } }
+    var cachedPrimitiveCount: Int { lock.withLock { cache.count + reorderedCache.count } }
 
     /// oneDNN's name for the implementation chosen for each cached primitive, e.g. "gemm:jit"
     /// (for diagnosing performance).
     var cachedImplementationNames: [String: String] {
         lock.withLock {
-            Dictionary(uniqueKeysWithValues: cache.map { key, cached in ("\(key)", cached.implementationName) })
+            Dictionary(
+                uniqueKeysWithValues: cache.map { key, cached in ("\(key)", cached.implementationName) }
+                    + reorderedCache.map { key, cached in ("\(key)", cached.core.implementationName) })
         }
     }
 
@@ -78,9 +96,11 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
             }
             return
         }
-        let status = dnnl_sgemm(
-            transposeA ? transposed : notTransposed, transposeB ? transposed : notTransposed,
-            Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
+        let status = ComputeThreads.withThreads(forWork: 2 * m * n * k) {
+            dnnl_sgemm(
+                transposeA ? transposed : notTransposed, transposeB ? transposed : notTransposed,
+                Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
+        }
         check(
             status, "dnnl_sgemm",
             "transposeA \(transposeA) transposeB \(transposeB) m \(m) n \(n) k \(k) lda \(lda) ldb \(ldb) ldc \(ldc)")
@@ -259,6 +279,9 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
 
     // MARK: Batch normalisation
 
+    // Batch norm does not go through oneDNN: for plain NCHW data oneDNN 2.6 has only its slow
+    // reference implementation (see BatchNormalization.swift for the measurement).
+
     /// input [N, C, S], gamma, beta [C] → output [N, C, S], batch mean and biased variance [C].
     public func batchNormForwardTraining(
         _ g: BatchNormGeometry, input: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
@@ -270,11 +293,12 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
                 g, input: input, gamma: gamma, beta: beta, epsilon: epsilon, output: output,
                 mean: mean, variance: variance)
         }
-        // oneDNN's own training-mode statistics are too inexact (variance errors near 1e-5 relative;
-        // see BatchNormStatistics), so we compute them and oneDNN normalises with them.
+        // Statistics from BatchNormStatistics (accurate to Float rounding; oneDNN's own were off by
+        // ~1e-5 relative on sparse post-ReLU channels), then the normalisation with them.
         BatchNormStatistics.compute(g, input: input, mean: mean, variance: variance)
-        batchNormForwardInference(
-            g, input: input, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon, output: output)
+        BatchNormalization.forwardInference(
+            g, input: input, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon,
+            output: output)
     }
 
     /// input [N, C, S], gamma, beta, mean, variance [C] → output [N, C, S], with the given statistics.
@@ -284,12 +308,9 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         epsilon: Float, output: UnsafeMutablePointer<Float>
     ) {
         if g.isEmpty { return }
-        run(
-            .batchNormForwardInference(g, epsilon: epsilon),
-            [
-                Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_SCALE, gamma), Argument(DNNL_ARG_SHIFT, beta),
-                Argument(DNNL_ARG_MEAN, mean), Argument(DNNL_ARG_VARIANCE, variance), Argument(DNNL_ARG_DST, output),
-            ])
+        BatchNormalization.forwardInference(
+            g, input: input, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon,
+            output: output)
     }
 
     /// input, gradOutput [N, C, S], gamma, mean, variance [C] → gradInput [N, C, S], gradGamma, gradBeta [C].
@@ -304,35 +325,26 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
                 g, input: input, gradOutput: gradOutput, gamma: gamma, mean: mean, variance: variance,
                 epsilon: epsilon, gradInput: gradInput, gradGamma: gradGamma, gradBeta: gradBeta)
         }
-        // With dnnl_use_shift (needed to get diff_shift), oneDNN 2.6 counts the shift among the
-        // backward inputs and rejects a call without it, although no gradient depends on beta. The
-        // protocol does not pass beta, so a zero buffer stands in.
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: g.channels) { unusedShift in
-            unusedShift.initialize(repeating: 0)
-            run(
-                .batchNormBackward(g, epsilon: epsilon),
-                [
-                    Argument(DNNL_ARG_SRC, input), Argument(DNNL_ARG_DIFF_DST, gradOutput),
-                    Argument(DNNL_ARG_SCALE, gamma), Argument(DNNL_ARG_SHIFT, unusedShift.baseAddress!),
-                    Argument(DNNL_ARG_MEAN, mean), Argument(DNNL_ARG_VARIANCE, variance),
-                    Argument(DNNL_ARG_DIFF_SRC, gradInput), Argument(DNNL_ARG_DIFF_SCALE, gradGamma),
-                    Argument(DNNL_ARG_DIFF_SHIFT, gradBeta),
-                ])
-        }
+        BatchNormalization.backward(
+            g, input: input, gradOutput: gradOutput, gamma: gamma, mean: mean, variance: variance, epsilon: epsilon,
+            gradInput: gradInput, gradGamma: gradGamma, gradBeta: gradBeta)
     }
 
     // MARK: - Running cached primitives
 
     /// Finds (or builds) the primitive for `key`, points its memory objects at the buffers and runs it.
     private func run(_ key: PrimitiveKey, _ arguments: [Argument]) {
-        lock.withLock {
+        if choosesLayouts && key.hasLayoutChoice {
+            return lock.withLock { ComputeThreads.withThreads(forWork: key.work) { runReordered(key, arguments) } }
+        }
+        lock.withLock { ComputeThreads.withThreads(forWork: key.work) {
             let cached = cachedPrimitive(key)
             var arguments = arguments
             if cached.scratchpadSize > 0 {
                 arguments.append(Argument(DNNL_ARG_SCRATCHPAD, scratchpad(atLeast: cached.scratchpadSize)))
             }
             cached.execute(arguments, engine: engine, stream: stream, key: key)
-        }
+        } }
     }
 
     /// The shared scratch buffer, at least `size` bytes. Call with `lock` held.
@@ -344,6 +356,115 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         scratchpad = grown
         scratchpadCapacity = size
         return grown
+    }
+
+    /// Runs a (de)convolution whose layouts oneDNN chose: reorders each plain input it reads into the
+    /// workspace, runs the primitive on the workspace copies, and reorders its outputs back into the
+    /// caller's plain buffers. Operands whose chosen layout is the plain one are passed through.
+    /// Call with `lock` held.
+    private func runReordered(_ key: PrimitiveKey, _ arguments: [Argument]) {
+        let reordered = reorderedPrimitive(key)
+        let scratch = reordered.scratchpadSize > 0 ? scratchpad(atLeast: reordered.scratchpadSize) : nil
+        let workspace = reordered.workspaceSize > 0 ? self.workspace(atLeast: reordered.workspaceSize) : nil
+        var coreArguments: [Argument] = []
+        var outputs: [(operand: ReorderedPrimitive.Operand, user: UnsafeMutableRawPointer)] = []
+        for argument in arguments {
+            guard let operand = reordered.operands.first(where: { $0.slot == argument.slot }), let workspace else {
+                coreArguments.append(argument)
+                continue
+            }
+            let blocked = workspace + operand.offset
+            if operand.isOutput {
+                outputs.append((operand, argument.pointer))
+            } else {
+                operand.reorder.execute(
+                    reorderArguments(operand.reorder, from: argument.pointer, to: blocked, scratch: scratch),
+                    engine: engine, stream: stream, key: key)
+            }
+            coreArguments.append(Argument(argument.slot, blocked))
+        }
+        if let scratch, reordered.core.scratchpadSize > 0 {
+            coreArguments.append(Argument(DNNL_ARG_SCRATCHPAD, scratch))
+        }
+        reordered.core.execute(coreArguments, engine: engine, stream: stream, key: key)
+        for (operand, user) in outputs {
+            operand.reorder.execute(
+                reorderArguments(operand.reorder, from: workspace! + operand.offset, to: user, scratch: scratch),
+                engine: engine, stream: stream, key: key)
+        }
+    }
+
+    private func reorderArguments(
+        _ reorder: CachedPrimitive, from source: UnsafeMutableRawPointer, to destination: UnsafeMutableRawPointer,
+        scratch: UnsafeMutableRawPointer?
+    ) -> [Argument] {
+        var arguments = [Argument(DNNL_ARG_FROM, source), Argument(DNNL_ARG_TO, destination)]
+        if let scratch, reorder.scratchpadSize > 0 { arguments.append(Argument(DNNL_ARG_SCRATCHPAD, scratch)) }
+        return arguments
+    }
+
+    /// The shared buffer that holds blocked copies of a (de)convolution's operands while it runs,
+    /// at least `size` bytes. Call with `lock` held.
+    private func workspace(atLeast size: Int) -> UnsafeMutableRawPointer {
+        if let workspaceBuffer, workspaceCapacity >= size { return workspaceBuffer }
+        workspaceBuffer?.deallocate()
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        workspaceBuffer = grown
+        workspaceCapacity = size
+        return grown
+    }
+
+    /// The forward primitive descriptor that a backward primitive takes as its hint: from the
+    /// layout-choosing cache when layouts are chosen, so that both sides agree on them.
+    private func hintPrimitive(_ key: PrimitiveKey) -> CachedPrimitive {
+        choosesLayouts && key.hasLayoutChoice ? reorderedPrimitive(key).core : cachedPrimitive(key)
+    }
+
+    /// The layout-choosing primitive for `key` with its reorders, built on first use. Call with `lock` held.
+    private func reorderedPrimitive(_ key: PrimitiveKey) -> ReorderedPrimitive {
+        if let cached = reorderedCache[key] { return cached }
+        let core = CachedPrimitive(descriptor: makePrimitiveDescriptor(key), key: key)
+        var operands: [ReorderedPrimitive.Operand] = []
+        var offset = 0
+        var scratchpadSize = core.scratchpadSize
+        for (slot, plain, isOutput) in key.layoutOperands {
+            guard let chosen = dnnl_primitive_desc_query_md(core.descriptor, dnnl_query_exec_arg_md, slot),
+                chosen.pointee.ndims > 0
+            else { preconditionFailure("oneDNN primitive takes no argument \(slot): \(key)") }
+            var plainDescriptor = plain
+            if dnnl_memory_desc_equal(chosen, &plainDescriptor) != 0 { continue }
+            let reorder = isOutput
+                ? makeReorder(from: chosen, to: &plainDescriptor, key)
+                : makeReorder(from: &plainDescriptor, to: chosen, key)
+            scratchpadSize = max(scratchpadSize, reorder.scratchpadSize)
+            operands.append(.init(slot: slot, isOutput: isOutput, reorder: reorder, offset: offset))
+            // 64-byte aligned regions, one per operand.
+            offset += (dnnl_memory_desc_get_size(chosen) + 63) / 64 * 64
+        }
+        let reordered = ReorderedPrimitive(
+            core: core, operands: operands, workspaceSize: offset, scratchpadSize: scratchpadSize)
+        reorderedCache[key] = reordered
+        return reordered
+    }
+
+    /// A reorder primitive between two layouts of the same tensor, with a user-managed scratchpad.
+    private func makeReorder(
+        from source: UnsafePointer<dnnl_memory_desc_t>, to destination: UnsafePointer<dnnl_memory_desc_t>,
+        _ key: PrimitiveKey
+    ) -> CachedPrimitive {
+        var createdAttributes: dnnl_primitive_attr_t?
+        check(dnnl_primitive_attr_create(&createdAttributes), "dnnl_primitive_attr_create", key)
+        guard let attributes = createdAttributes else { preconditionFailure("no primitive attributes for \(key)") }
+        defer { dnnl_primitive_attr_destroy(attributes) }
+        check(
+            dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user),
+            "dnnl_primitive_attr_set_scratchpad_mode", key)
+        var descriptor: dnnl_primitive_desc_t?
+        check(
+            dnnl_reorder_primitive_desc_create(&descriptor, source, engine, destination, engine, attributes),
+            "dnnl_reorder_primitive_desc_create", key)
+        guard let descriptor else { preconditionFailure("dnnl_reorder_primitive_desc_create returned nothing for \(key)") }
+        return CachedPrimitive(descriptor: descriptor, key: key)
     }
 
     /// The cached primitive for `key`, built on first use. Call with `lock` held.
@@ -360,7 +481,7 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
     private func makePrimitiveDescriptor(_ key: PrimitiveKey) -> dnnl_primitive_desc_t {
         switch key {
         case .convolutionForward(let g, let withBias):
-            var shapes = ConvolutionShapes(g)
+            var shapes = ConvolutionShapes(g, chooseLayouts: choosesLayouts)
             var bias = withBias ? shapes.bias : dnnl_memory_desc_t()  // a zero descriptor means "no bias"
             var descriptor = dnnl_convolution_desc_t()
             check(
@@ -372,18 +493,18 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
             return primitiveDescriptor(&descriptor, hint: nil, key)
 
         case .convolutionBackwardData(let g):
-            var shapes = ConvolutionShapes(g)
+            var shapes = ConvolutionShapes(g, chooseLayouts: choosesLayouts)
             var descriptor = dnnl_convolution_desc_t()
             check(
                 dnnl_convolution_backward_data_desc_init(
                     &descriptor, dnnl_convolution_direct, &shapes.source, &shapes.weights, &shapes.destination,
                     shapes.strides, shapes.padding, shapes.padding),
                 "dnnl_convolution_backward_data_desc_init", key)
-            let hint = cachedPrimitive(.convolutionForward(g, withBias: false))
+            let hint = hintPrimitive(.convolutionForward(g, withBias: false))
             return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
 
         case .convolutionBackwardWeights(let g, let withBias):
-            var shapes = ConvolutionShapes(g)
+            var shapes = ConvolutionShapes(g, chooseLayouts: choosesLayouts)
             var bias = withBias ? shapes.bias : dnnl_memory_desc_t()
             var descriptor = dnnl_convolution_desc_t()
             check(
@@ -391,11 +512,11 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
                     &descriptor, dnnl_convolution_direct, &shapes.source, &shapes.weights, &bias,
                     &shapes.destination, shapes.strides, shapes.padding, shapes.padding),
                 "dnnl_convolution_backward_weights_desc_init", key)
-            let hint = cachedPrimitive(.convolutionForward(g, withBias: withBias))
+            let hint = hintPrimitive(.convolutionForward(g, withBias: withBias))
             return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
 
         case .deconvolutionForward(let g, let withBias):
-            var shapes = DeconvolutionShapes(g)
+            var shapes = DeconvolutionShapes(g, chooseLayouts: choosesLayouts)
             var bias = withBias ? shapes.bias : dnnl_memory_desc_t()
             var descriptor = dnnl_deconvolution_desc_t()
             check(
@@ -407,18 +528,18 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
             return primitiveDescriptor(&descriptor, hint: nil, key)
 
         case .deconvolutionBackwardData(let g):
-            var shapes = DeconvolutionShapes(g)
+            var shapes = DeconvolutionShapes(g, chooseLayouts: choosesLayouts)
             var descriptor = dnnl_deconvolution_desc_t()
             check(
                 dnnl_deconvolution_backward_data_desc_init(
                     &descriptor, dnnl_deconvolution_direct, &shapes.source, &shapes.weights, &shapes.destination,
                     shapes.strides, shapes.paddingBefore, shapes.paddingAfter),
                 "dnnl_deconvolution_backward_data_desc_init", key)
-            let hint = cachedPrimitive(.deconvolutionForward(g, withBias: false))
+            let hint = hintPrimitive(.deconvolutionForward(g, withBias: false))
             return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
 
         case .deconvolutionBackwardWeights(let g, let withBias):
-            var shapes = DeconvolutionShapes(g)
+            var shapes = DeconvolutionShapes(g, chooseLayouts: choosesLayouts)
             var bias = withBias ? shapes.bias : dnnl_memory_desc_t()
             var descriptor = dnnl_deconvolution_desc_t()
             check(
@@ -426,7 +547,7 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
                     &descriptor, dnnl_deconvolution_direct, &shapes.source, &shapes.weights, &bias,
                     &shapes.destination, shapes.strides, shapes.paddingBefore, shapes.paddingAfter),
                 "dnnl_deconvolution_backward_weights_desc_init", key)
-            let hint = cachedPrimitive(.deconvolutionForward(g, withBias: withBias))
+            let hint = hintPrimitive(.deconvolutionForward(g, withBias: withBias))
             return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
 
         case .batchedMatmul(let product):
@@ -452,35 +573,6 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
                 }
             }
 
-        case .batchNormForwardTraining(let g, let epsilon):
-            var data = batchNormData(g)
-            var descriptor = dnnl_batch_normalization_desc_t()
-            check(
-                dnnl_batch_normalization_forward_desc_init(
-                    &descriptor, dnnl_forward_training, &data, epsilon, scaleAndShift),
-                "dnnl_batch_normalization_forward_desc_init", key)
-            return primitiveDescriptor(&descriptor, hint: nil, key)
-
-        case .batchNormForwardInference(let g, let epsilon):
-            var data = batchNormData(g)
-            var descriptor = dnnl_batch_normalization_desc_t()
-            check(
-                dnnl_batch_normalization_forward_desc_init(
-                    &descriptor, dnnl_forward_inference, &data, epsilon,
-                    scaleAndShift | dnnl_use_global_stats.rawValue),
-                "dnnl_batch_normalization_forward_desc_init", key)
-            return primitiveDescriptor(&descriptor, hint: nil, key)
-
-        case .batchNormBackward(let g, let epsilon):
-            var data = batchNormData(g)
-            var descriptor = dnnl_batch_normalization_desc_t()
-            // dnnl_backward (not backward_data) also computes diff_scale and diff_shift.
-            check(
-                dnnl_batch_normalization_backward_desc_init(
-                    &descriptor, dnnl_backward, &data, &data, epsilon, scaleAndShift),
-                "dnnl_batch_normalization_backward_desc_init", key)
-            let hint = cachedPrimitive(.batchNormForwardTraining(g, epsilon: epsilon))
-            return primitiveDescriptor(&descriptor, hint: hint.descriptor, key)
         }
     }
 
@@ -518,11 +610,6 @@ enum PrimitiveKey: Hashable, CustomStringConvertible {
     case deconvolutionForward(ConvTranspose2dGeometry, withBias: Bool)
     case deconvolutionBackwardData(ConvTranspose2dGeometry)
     case deconvolutionBackwardWeights(ConvTranspose2dGeometry, withBias: Bool)
-    /// Built only as the hint that the backward's descriptor needs; the training forward runs the
-    /// inference primitive with statistics from BatchNormStatistics.
-    case batchNormForwardTraining(BatchNormGeometry, epsilon: Float)
-    case batchNormForwardInference(BatchNormGeometry, epsilon: Float)
-    case batchNormBackward(BatchNormGeometry, epsilon: Float)
     case batchedMatmul(BatchedProduct)
 
     var description: String {
@@ -533,11 +620,106 @@ enum PrimitiveKey: Hashable, CustomStringConvertible {
         case .deconvolutionForward(let g, let withBias): "deconvolution forward (bias \(withBias)) \(g)"
         case .deconvolutionBackwardData(let g): "deconvolution backward data \(g)"
         case .deconvolutionBackwardWeights(let g, let withBias): "deconvolution backward weights (bias \(withBias)) \(g)"
-        case .batchNormForwardTraining(let g, let epsilon): "batch norm forward training (ε \(epsilon)) \(g)"
-        case .batchNormForwardInference(let g, let epsilon): "batch norm forward inference (ε \(epsilon)) \(g)"
-        case .batchNormBackward(let g, let epsilon): "batch norm backward (ε \(epsilon)) \(g)"
         case .batchedMatmul(let product): "batched matmul \(product)"
         }
+    }
+}
+
+extension PrimitiveKey {
+    /// (De)convolutions can run in layouts of oneDNN's choosing; the other primitives take plain buffers.
+    var hasLayoutChoice: Bool {
+        switch self {
+        case .convolutionForward, .convolutionBackwardData, .convolutionBackwardWeights,
+            .deconvolutionForward, .deconvolutionBackwardData, .deconvolutionBackwardWeights:
+            true
+        default: false
+        }
+    }
+
+    /// The operands whose layout oneDNN may choose: the slot, the caller's plain descriptor, and
+    /// whether the primitive writes it. Biases are always plain.
+    var layoutOperands: [(slot: Int32, plain: dnnl_memory_desc_t, isOutput: Bool)] {
+        typealias Operands = [(slot: Int32, plain: dnnl_memory_desc_t, isOutput: Bool)]
+        func forward(_ source: dnnl_memory_desc_t, _ weights: dnnl_memory_desc_t, _ destination: dnnl_memory_desc_t)
+            -> Operands
+        {
+            [(DNNL_ARG_SRC, source, false), (DNNL_ARG_WEIGHTS, weights, false), (DNNL_ARG_DST, destination, true)]
+        }
+        func backwardData(_ source: dnnl_memory_desc_t, _ weights: dnnl_memory_desc_t, _ destination: dnnl_memory_desc_t)
+            -> Operands
+        {
+            [(DNNL_ARG_DIFF_DST, destination, false), (DNNL_ARG_WEIGHTS, weights, false), (DNNL_ARG_DIFF_SRC, source, true)]
+        }
+        func backwardWeights(
+            _ source: dnnl_memory_desc_t, _ weights: dnnl_memory_desc_t, _ destination: dnnl_memory_desc_t
+        ) -> Operands {
+            [(DNNL_ARG_SRC, source, false), (DNNL_ARG_DIFF_DST, destination, false), (DNNL_ARG_DIFF_WEIGHTS, weights, true)]
+        }
+        switch self {
+        case .convolutionForward(let g, _):
+            let shapes = ConvolutionShapes(g)
+            return forward(shapes.source, shapes.weights, shapes.destination)
+        case .convolutionBackwardData(let g):
+            let shapes = ConvolutionShapes(g)
+            return backwardData(shapes.source, shapes.weights, shapes.destination)
+        case .convolutionBackwardWeights(let g, _):
+            let shapes = ConvolutionShapes(g)
+            return backwardWeights(shapes.source, shapes.weights, shapes.destination)
+        case .deconvolutionForward(let g, _):
+            let shapes = DeconvolutionShapes(g)
+            return forward(shapes.source, shapes.weights, shapes.destination)
+        case .deconvolutionBackwardData(let g):
+            let shapes = DeconvolutionShapes(g)
+            return backwardData(shapes.source, shapes.weights, shapes.destination)
+        case .deconvolutionBackwardWeights(let g, _):
+            let shapes = DeconvolutionShapes(g)
+            return backwardWeights(shapes.source, shapes.weights, shapes.destination)
+        default:
+            return []
+        }
+    }
+}
+
+extension PrimitiveKey {
+    /// Floating-point operations (or, for batch norm, elements touched) of one run: what decides
+    /// whether the primitive is worth running on several threads.
+    var work: Int {
+        switch self {
+        case .convolutionForward(let g, _), .convolutionBackwardData(let g), .convolutionBackwardWeights(let g, _):
+            2 * g.batch * g.outputChannels * g.outputHeight * g.outputWidth * g.inputChannels * g.kernelHeight
+                * g.kernelWidth
+        case .deconvolutionForward(let g, _), .deconvolutionBackwardData(let g), .deconvolutionBackwardWeights(let g, _):
+            2 * g.batch * g.outputChannels * g.inputHeight * g.inputWidth * g.inputChannels * g.kernelHeight
+                * g.kernelWidth
+        case .batchedMatmul(let product):
+            2 * product.count * product.m * product.n * product.k
+        }
+    }
+}
+
+/// A (de)convolution primitive in layouts of oneDNN's choosing, with a reorder for each operand whose
+/// chosen layout differs from the caller's plain one. Not thread-safe: used only with the lock held.
+private final class ReorderedPrimitive {
+    /// An operand that runs on a blocked copy at `offset` bytes into the workspace.
+    struct Operand {
+        let slot: Int32
+        /// Outputs are reordered back after the run; inputs before it.
+        let isOutput: Bool
+        let reorder: CachedPrimitive
+        let offset: Int
+    }
+    let core: CachedPrimitive
+    let operands: [Operand]
+    /// Bytes of workspace for the blocked copies.
+    let workspaceSize: Int
+    /// The largest scratchpad the core or a reorder needs.
+    let scratchpadSize: Int
+
+    init(core: CachedPrimitive, operands: [Operand], workspaceSize: Int, scratchpadSize: Int) {
+        self.core = core
+        self.operands = operands
+        self.workspaceSize = workspaceSize
+        self.scratchpadSize = scratchpadSize
     }
 }
 
@@ -650,12 +832,17 @@ private struct ConvolutionShapes {
     /// padding are never reached.
     let padding: [Int64]
 
-    init(_ g: Conv2dGeometry) {
-        source = plainMemoryDescriptor([g.batch, g.inputChannels, g.inputHeight, g.inputWidth], dnnl_nchw)
+    /// With `chooseLayouts`, source, weights and destination say `format_tag_any`, so that oneDNN
+    /// picks its blocked layouts (and its direct JIT kernels); the bias stays plain.
+    init(_ g: Conv2dGeometry, chooseLayouts: Bool = false) {
+        source = plainMemoryDescriptor(
+            [g.batch, g.inputChannels, g.inputHeight, g.inputWidth], chooseLayouts ? dnnl_format_tag_any : dnnl_nchw)
         weights = plainMemoryDescriptor(
-            [g.outputChannels, g.inputChannels, g.kernelHeight, g.kernelWidth], dnnl_oihw)
+            [g.outputChannels, g.inputChannels, g.kernelHeight, g.kernelWidth],
+            chooseLayouts ? dnnl_format_tag_any : dnnl_oihw)
         bias = plainMemoryDescriptor([g.outputChannels], dnnl_x)
-        destination = plainMemoryDescriptor([g.batch, g.outputChannels, g.outputHeight, g.outputWidth], dnnl_nchw)
+        destination = plainMemoryDescriptor(
+            [g.batch, g.outputChannels, g.outputHeight, g.outputWidth], chooseLayouts ? dnnl_format_tag_any : dnnl_nchw)
         strides = [Int64(g.strideHeight), Int64(g.strideWidth)]
         padding = [Int64(g.paddingHeight), Int64(g.paddingWidth)]
     }
@@ -673,12 +860,16 @@ private struct DeconvolutionShapes {
     /// padding after the last row never changes a result, only the consistency check.
     let paddingAfter: [Int64]
 
-    init(_ g: ConvTranspose2dGeometry) {
-        source = plainMemoryDescriptor([g.batch, g.inputChannels, g.inputHeight, g.inputWidth], dnnl_nchw)
+    /// With `chooseLayouts`, source, weights and destination say `format_tag_any` (see ConvolutionShapes).
+    init(_ g: ConvTranspose2dGeometry, chooseLayouts: Bool = false) {
+        source = plainMemoryDescriptor(
+            [g.batch, g.inputChannels, g.inputHeight, g.inputWidth], chooseLayouts ? dnnl_format_tag_any : dnnl_nchw)
         weights = plainMemoryDescriptor(
-            [g.outputChannels, g.inputChannels, g.kernelHeight, g.kernelWidth], dnnl_iohw)
+            [g.outputChannels, g.inputChannels, g.kernelHeight, g.kernelWidth],
+            chooseLayouts ? dnnl_format_tag_any : dnnl_iohw)
         bias = plainMemoryDescriptor([g.outputChannels], dnnl_x)
-        destination = plainMemoryDescriptor([g.batch, g.outputChannels, g.outputHeight, g.outputWidth], dnnl_nchw)
+        destination = plainMemoryDescriptor(
+            [g.batch, g.outputChannels, g.outputHeight, g.outputWidth], chooseLayouts ? dnnl_format_tag_any : dnnl_nchw)
         strides = [Int64(g.strideHeight), Int64(g.strideWidth)]
         paddingBefore = [Int64(g.paddingHeight), Int64(g.paddingWidth)]
         paddingAfter = [
@@ -724,13 +915,6 @@ private func stridedMemoryDescriptor(_ dimensions: [Int], _ strides: [Int]) -> d
 }
 
 /// Batch norm data [N, C, S] described as nchw with H = S, W = 1 (oneDNN normalises over N, H, W).
-private func batchNormData(_ g: BatchNormGeometry) -> dnnl_memory_desc_t {
-    plainMemoryDescriptor([g.batch, g.channels, g.spatial, 1], dnnl_nchw)
-}
-
-/// Separate gamma and beta buffers (oneDNN 2.3+ flags), rather than the older packed [2, C] scaleshift.
-private let scaleAndShift = dnnl_use_scale.rawValue | dnnl_use_shift.rawValue
-
 private let transposed = CChar(UInt8(ascii: "T"))
 private let notTransposed = CChar(UInt8(ascii: "N"))
 

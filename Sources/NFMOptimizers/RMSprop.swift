@@ -96,7 +96,11 @@ public final class RMSprop: Optimizer {
             _ squareAverage: UnsafeMutableBufferPointer<Float>,
             _ gradientAverage: UnsafeMutableBufferPointer<Float>?, _ buffer: UnsafeMutableBufferPointer<Float>?
         ) {
-            for i in theta.indices {
+            var start = 0
+            if weightDecay == 0 && buffer == nil, let gradientAverage {
+                start = centeredStepInLanes(theta, g, squareAverage, gradientAverage)
+            }
+            for i in start..<theta.count {
                 let gradient = weightDecay != 0 ? g[i] + weightDecay * theta[i] : g[i]
                 squareAverage[i] = squareAverage[i] * alpha + averageWeight * gradient * gradient
                 var denominator: Float
@@ -116,6 +120,40 @@ public final class RMSprop: Optimizer {
                     theta[i] = theta[i] - learningRate * (gradient / denominator)
                 }
             }
+        }
+
+        // The centered step without momentum or weight decay (the DQN baseline's RMSprop), eight
+        // elements at a time: the same IEEE operations in the same order as the scalar loop below
+        // (lerp with a weight under ½ is start + weight·(end − start)), so the results are
+        // identical. Measured: the scalar loop was 22% of a DQN training frame.
+        func centeredStepInLanes(
+            _ theta: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>,
+            _ squareAverage: UnsafeMutableBufferPointer<Float>, _ gradientAverage: UnsafeMutableBufferPointer<Float>
+        ) -> Int {
+            guard abs(averageWeight) < 0.5 else { return 0 }
+            let lanes = 8, whole = theta.count / lanes * lanes
+            let thetaRaw = UnsafeMutableRawPointer(theta.baseAddress!), gRaw = UnsafeRawPointer(g.baseAddress!)
+            let squareRaw = UnsafeMutableRawPointer(squareAverage.baseAddress!)
+            let averageRaw = UnsafeMutableRawPointer(gradientAverage.baseAddress!)
+            let alphas = SIMD8<Float>(repeating: alpha), weights = SIMD8<Float>(repeating: averageWeight)
+            let epsilons = SIMD8<Float>(repeating: epsilon), rates = SIMD8<Float>(repeating: learningRate)
+            var i = 0
+            while i < whole {
+                let offset = i * MemoryLayout<Float>.stride
+                let gradient = gRaw.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+                let square = squareRaw.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self) * alphas
+                    + weights * gradient * gradient
+                let previous = averageRaw.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+                let average = previous + weights * (gradient - previous)
+                let denominator = (square - average * average).squareRoot() + epsilons
+                let updated = thetaRaw.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+                    - rates * (gradient / denominator)
+                squareRaw.storeBytes(of: square, toByteOffset: offset, as: SIMD8<Float>.self)
+                averageRaw.storeBytes(of: average, toByteOffset: offset, as: SIMD8<Float>.self)
+                thetaRaw.storeBytes(of: updated, toByteOffset: offset, as: SIMD8<Float>.self)
+                i += lanes
+            }
+            return whole
         }
 
         parameter.withUnsafeMutableBufferPointer { theta in

@@ -8,8 +8,10 @@ extension Tensor {
     @inline(__always)
     func map(_ f: (Float) -> Float) -> Tensor {
         Tensor.build(shape) { out in
-            let input = storage.pointer
-            for i in 0..<out.count { out[i] = f(input[i]) }
+            let input = storage.pointer, output = out.baseAddress!
+            parallelRanges(out.count) { range in
+                for i in range { output[i] = f(input[i]) }
+            }
         }
     }
 
@@ -18,19 +20,33 @@ extension Tensor {
     static func zipMap(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) -> Tensor {
         if a.shape == b.shape {
             return Tensor.build(a.shape) { out in
-                let pa = a.storage.pointer, pb = b.storage.pointer
-                for i in 0..<out.count { out[i] = f(pa[i], pb[i]) }
+                let pa = a.storage.pointer, pb = b.storage.pointer, output = out.baseAddress!
+                parallelRanges(out.count) { range in
+                    for i in range { output[i] = f(pa[i], pb[i]) }
+                }
             }
         }
         let shape = broadcastShape(a.shape, b.shape, op: op)
         if b.scalarCount == 1 {
             let scalar = b.storage.pointer[0]
             return Tensor.build(shape) { out in
-                let pa = a.storage.pointer
+                let pa = a.storage.pointer, output = out.baseAddress!
                 if a.scalarCount == out.count {
-                    for i in 0..<out.count { out[i] = f(pa[i], scalar) }
+                    parallelRanges(out.count) { range in
+                        for i in range { output[i] = f(pa[i], scalar) }
+                    }
                 } else {
                     for i in 0..<out.count { out[i] = f(pa[0], scalar) }
+                }
+            }
+        }
+        if a.scalarCount == 1 && b.scalarCount == Tensor.elementCount(shape) {
+            // A scalar on the left (γ · out in the NFM residual): one flat pass instead of the row walker.
+            let scalar = a.storage.pointer[0]
+            return Tensor.build(shape) { out in
+                let pb = b.storage.pointer, output = out.baseAddress!
+                parallelRanges(out.count) { range in
+                    for i in range { output[i] = f(scalar, pb[i]) }
                 }
             }
         }
@@ -211,9 +227,13 @@ public func clamp(_ x: Tensor, min lower: Float = -.infinity, max upper: Float =
 
 /// max(x, 0) elementwise.
 public func relu(_ x: Tensor) -> Tensor {
-    let saved = x.detached()
-    return x.map { Swift.max($0, 0) }.recorded("relu", input: x) { g in
-        Tensor.zipMap(g, saved, op: "relu") { g, x in x > 0 ? g : 0 }
+    // The pullback keeps the output, not the input (y > 0 exactly where x > 0): the output is what
+    // the next layer saves anyway (batch norm after ReLU in the Sort-of-CLEVR trunk), so the input
+    // can be freed. Measured: one activation fewer per trunk layer held until backward.
+    let y = x.map { Swift.max($0, 0) }
+    let saved = y.detached()
+    return y.recorded("relu", input: x) { g in
+        Tensor.zipMap(g, saved, op: "relu") { g, y in y > 0 ? g : 0 }
     }
 }
 

@@ -3,16 +3,22 @@ import Foundation
 /// The immutable-once-published buffer behind a `Tensor`: Float32, dense, 64-byte aligned so that
 /// oneDNN's vector loads are aligned. Tensors share a storage freely; anything that mutates one
 /// copies first unless it holds the only reference (copy on write), which gives `Tensor` value semantics.
+///
+/// Buffers of 16 KiB and more come from `BufferPool`, which keeps freed buffers for reuse: a training
+/// step allocates and frees the same sizes every time, and fresh pages from the kernel cost a page
+/// fault and a zeroing each (measured: 11% of an NFM training step before the pool).
 final class TensorStorage: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
     let count: Int
+    /// The pool's size class the buffer came from, or 0 for a buffer of its own.
+    private let pooledCapacity: Int
 
     /// Uninitialised storage of `count` floats; the caller writes every element before publishing it.
     init(uninitializedCount count: Int) {
         self.count = count
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        self.pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        let (raw, capacity) = BufferPool.shared.allocate(floats: Swift.max(count, 1))
+        self.pooledCapacity = capacity
+        self.pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
     }
 
     convenience init(repeating value: Float, count: Int) {
@@ -25,8 +31,83 @@ final class TensorStorage: @unchecked Sendable {
         if let base = source.baseAddress { pointer.initialize(from: base, count: source.count) }
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), capacity: pooledCapacity) }
 
     var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: pointer, count: count) }
     var mutableBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
+}
+
+/// A caching allocator for tensor buffers: free lists of 64-byte-aligned buffers per size class.
+///
+/// Sizes of at least `minimumPooledFloats` are rounded up to a class with at most 12.5% slack (eight
+/// classes per doubling) and, when freed, kept on that class's free list for the next allocation of
+/// the class instead of going back to the system. Smaller buffers go straight to `malloc`, which
+/// already recycles them without page faults. The cached (free) bytes are capped at `capacityBytes`;
+/// a buffer freed beyond the cap is returned to the system, so memory cannot grow without bound.
+/// Thread-safe: tensors are freed on whichever thread drops the last reference.
+final class BufferPool: @unchecked Sendable {
+    /// The pool every `TensorStorage` uses.
+    static let shared = BufferPool(
+        capacityBytes: (ProcessInfo.processInfo.environment["NFM_BUFFER_POOL_MIB"].flatMap(Int.init) ?? 2048) << 20)
+
+    /// Buffers below this many floats (16 KiB) are not pooled.
+    static let minimumPooledFloats = 4096
+
+    /// The most bytes kept on the free lists.
+    let capacityBytes: Int
+    private let lock = NSLock()
+    /// Free buffers by size class (in floats). Guarded by `lock`.
+    private var freeLists: [Int: [UnsafeMutableRawPointer]] = [:]
+    /// Bytes on the free lists. Guarded by `lock`.
+    private(set) var cachedBytes = 0
+
+    init(capacityBytes: Int) { self.capacityBytes = capacityBytes }
+
+    /// The size class of a request: `floats` rounded up to a multiple of an eighth of its highest
+    /// power of two, or 0 (not pooled) below `minimumPooledFloats`.
+    static func sizeClass(floats: Int) -> Int {
+        guard floats >= minimumPooledFloats else { return 0 }
+        let step = 1 << (Int.bitWidth - floats.leadingZeroBitCount - 4)
+        return (floats + step - 1) / step * step
+    }
+
+    /// A buffer for at least `floats` floats and the size class to hand back to `release`.
+    func allocate(floats: Int) -> (pointer: UnsafeMutableRawPointer, capacity: Int) {
+        let capacity = BufferPool.sizeClass(floats: floats)
+        if capacity == 0 {
+            return (UnsafeMutableRawPointer.allocate(byteCount: floats * MemoryLayout<Float>.stride, alignment: 64), 0)
+        }
+        let reused: UnsafeMutableRawPointer? = lock.withLock {
+            guard let pointer = freeLists[capacity]?.popLast() else { return nil }
+            cachedBytes -= capacity * MemoryLayout<Float>.stride
+            return pointer
+        }
+        if let reused { return (reused, capacity) }
+        return (UnsafeMutableRawPointer.allocate(byteCount: capacity * MemoryLayout<Float>.stride, alignment: 64), capacity)
+    }
+
+    /// Returns a buffer from `allocate` with the size class it came with.
+    func release(_ pointer: UnsafeMutableRawPointer, capacity: Int) {
+        guard capacity > 0 else { return pointer.deallocate() }
+        let bytes = capacity * MemoryLayout<Float>.stride
+        let kept: Bool = lock.withLock {
+            guard cachedBytes + bytes <= capacityBytes else { return false }
+            freeLists[capacity, default: []].append(pointer)
+            cachedBytes += bytes
+            return true
+        }
+        if !kept { pointer.deallocate() }
+    }
+
+    /// Returns every cached buffer to the system.
+    func trim() {
+        let buffers: [UnsafeMutableRawPointer] = lock.withLock {
+            defer {
+                freeLists.removeAll()
+                cachedBytes = 0
+            }
+            return freeLists.values.flatMap { $0 }
+        }
+        for buffer in buffers { buffer.deallocate() }
+    }
 }

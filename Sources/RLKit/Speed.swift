@@ -1,4 +1,4 @@
-// How fast the DQN step runs, part by part (`nfm-rl speed`), and the compute-thread setting.
+// How fast the DQN step runs, part by part (`nfm-rl speed`).
 //
 // oneDNN runs its kernels on OpenMP threads. MinAtar's network is tiny (a batch-32 update is about
 // 45 MFLOP), so splitting each op across cores gains little, while the second thread's spin-waits
@@ -7,6 +7,7 @@
 
 import Envs
 import Foundation
+import NFMKernels
 import NFMOptimizers
 import NFMTensor
 
@@ -17,31 +18,6 @@ import NFMTensor
 #elseif canImport(Darwin)
     import Darwin
 #endif
-
-/// The number of OpenMP threads oneDNN uses, set at run time through libgomp's `omp_set_num_threads`
-/// (the `OMP_NUM_THREADS` variable is read when the library loads, before `main`).
-public enum ComputeThreads {
-    private typealias SetThreads = @convention(c) (Int32) -> Void
-    private typealias GetThreads = @convention(c) () -> Int32
-
-    private static func symbol(_ name: String) -> UnsafeMutableRawPointer? {
-        dlsym(UnsafeMutableRawPointer(bitPattern: 0), name)  // RTLD_DEFAULT: every loaded library
-    }
-
-    /// Sets the thread count for later kernels; returns false if no OpenMP runtime is loaded.
-    @discardableResult
-    public static func set(_ count: Int) -> Bool {
-        guard count > 0, let pointer = symbol("omp_set_num_threads") else { return false }
-        unsafeBitCast(pointer, to: SetThreads.self)(Int32(count))
-        return true
-    }
-
-    /// The thread count kernels will use, or nil without an OpenMP runtime.
-    public static var current: Int? {
-        guard let pointer = symbol("omp_get_max_threads") else { return nil }
-        return Int(unsafeBitCast(pointer, to: GetThreads.self)())
-    }
-}
 
 /// CPU time of the calling thread and of the whole process, in seconds.
 public enum CPUClock {

@@ -7,22 +7,16 @@ import ArgumentParser
 import ClassifyKit
 import Foundation
 import NFMData
+import NFMKernels
 import NFMLog
 
 @main
 struct NFMClassify: ParsableCommand {
-    /// Runs the command line, first making oneDNN's OpenMP threads sleep rather than spin while they wait.
-    ///
-    /// With libgomp's default (spinning) wait policy, two compute threads on a 2-core machine that other
-    /// processes share spin against those processes: measured here, an NFM step took 25 s instead of 3 s.
-    /// libgomp reads OMP_WAIT_POLICY when it is loaded, before `main`, so the program sets it and
-    /// executes itself again; a value the user set is kept.
+    /// Runs the command line with oneDNN's OpenMP threads sleeping rather than spinning while they
+    /// wait (see `Kernels.requirePassiveOpenMPWaiting`; measured here, spinning made an NFM step
+    /// take 25 s instead of 3 s on the shared 2-core machine).
     static func main() {
-        if getenv("OMP_WAIT_POLICY") == nil {
-            setenv("OMP_WAIT_POLICY", "passive", 1)
-            execv("/proc/self/exe", CommandLine.unsafeArgv)
-            // If the re-execution fails, carry on with the default policy.
-        }
+        Kernels.requirePassiveOpenMPWaiting()
         main(nil)
     }
 

@@ -11,6 +11,7 @@
 import ArgumentParser
 import Envs
 import Foundation
+import NFMKernels
 import NFMLog
 import NFMTensor
 import NFMTraining
@@ -24,6 +25,13 @@ struct NFMRL: ParsableCommand {
         abstract: "DQN on the MinAtar games, with MinAtar's network or a two-pass NFM encoder.",
         subcommands: [Train.self, Evaluate.self, Play.self, Speed.self],
         defaultSubcommand: Train.self)
+
+    /// Runs the command line with oneDNN's OpenMP threads sleeping rather than spinning while they
+    /// wait (see `Kernels.requirePassiveOpenMPWaiting`), which matters with `--threads 2`.
+    static func main() {
+        Kernels.requirePassiveOpenMPWaiting()
+        main(nil)
+    }
 }
 
 /// Writes a line to standard output at once (unbuffered), so that it stays in order with the

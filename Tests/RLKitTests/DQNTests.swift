@@ -1,6 +1,7 @@
 import Envs
 import Foundation
 import NFMIO
+import NFMKernels
 import NFMLog
 import NFMNN
 import NFMTensor

@@ -1,0 +1,133 @@
+import Foundation
+import NFMModels
+import NFMNN
+import NFMOptimizers
+import NFMTensor
+
+/// Which Sort-of-CLEVR model: the baseline CNN-MLP or the two-pass NFM model (DESIGN.md §2).
+enum ModelKind: String, Codable, CaseIterable, Sendable {
+    case baseline
+    case nfm
+}
+
+/// Train-step and inference timings of one model at one batch size, from one process.
+struct ModelResult: Codable, Sendable {
+    var model: ModelKind
+    var batch: Int
+    /// Forward + backward + Adam, ms per step.
+    var trainStep: Summary
+    /// Eval-mode forward without the tape, ms per batch.
+    var inference: Summary
+    /// Peak resident set size of the process that ran both, bytes.
+    var peakResidentBytes: Int
+    /// Convolution and matrix-product FLOPs of one train step, counted analytically.
+    var trainFlops: Double
+    /// Convolution and matrix-product FLOPs of one inference batch.
+    var inferenceFlops: Double
+}
+
+/// The full-size reference shapes: widths 48-96-192-384, 4 heads, dk = dv = 16, k = 3.
+let referenceWidths = [48, 96, 192, 384]
+let referenceConfiguration = NFMConfiguration(heads: 4, keySize: 16, valueSize: 16, topK: 3)
+
+/// Random Sort-of-CLEVR-shaped inputs: images in [0, 1), one-hot questions, answers in 0..<10.
+func sortOfClevrBatch(_ batch: Int, using generator: inout SeededGenerator) -> (images: Tensor, questions: Tensor, answers: [Int]) {
+    let images = Tensor.randomUniform([batch, 3, 75, 75], using: &generator)
+    var questionValues = [Float](repeating: 0, count: batch * 11)
+    var answers: [Int] = []
+    for row in 0..<batch {
+        questionValues[row * 11 + Int(generator.next() % 6)] = 1
+        questionValues[row * 11 + 6 + Int(generator.next() % 2)] = 1
+        questionValues[row * 11 + 8 + Int(generator.next() % 3)] = 1
+        answers.append(Int(generator.next() % 10))
+    }
+    return (images, Tensor(shape: [batch, 11], scalars: questionValues), answers)
+}
+
+/// Times the train step and inference of one model at one batch size in this process.
+func runModelBenchmark(model kind: ModelKind, batch: Int, warmup: Int, iterations: Int) -> ModelResult {
+    var generator = SeededGenerator(seed: 7)
+    let model = SortOfClevrModel(
+        widths: referenceWidths, passes: 2, nfm: kind == .nfm ? referenceConfiguration : nil, using: &generator)
+    // γ starts at 0, which makes a fresh NFM model its baseline; the reference trains from there, and
+    // the attention runs (and is differentiated) either way, so the timing does not depend on γ.
+    let optimizer = Adam(learningRate: 1e-4)
+    let (images, questions, answers) = sortOfClevrBatch(batch, using: &generator)
+    var dropoutGenerator = SeededGenerator(seed: 11)
+
+    model.train()
+    let train = timeMilliseconds(warmup: warmup, iterations: iterations) {
+        let (_, gradients) = valueAndGrad(model: model) { model in
+            nllLoss(model(images: images, questions: questions, generator: &dropoutGenerator), targets: answers)
+        }
+        optimizer.update(model: model, gradients: gradients)
+    }
+    model.eval()
+    let inference = timeMilliseconds(warmup: warmup, iterations: iterations) {
+        let output = withoutGradient { model(images: images, questions: questions, generator: &dropoutGenerator) }
+        precondition(output.shape == [batch, 10])
+    }
+    let flops = ModelFlops(model: kind, batch: batch, widths: referenceWidths, configuration: referenceConfiguration)
+    return ModelResult(
+        model: kind, batch: batch, trainStep: Summary(train, unit: "ms"), inference: Summary(inference, unit: "ms"),
+        peakResidentBytes: peakResidentBytes(), trainFlops: flops.train, inferenceFlops: flops.inference)
+}
+
+/// Convolution and matrix-product FLOPs of the Sort-of-CLEVR models, counted layer by layer
+/// (2·multiply-adds). Backward counts the data gradient (skipped for convolutions that read the
+/// images, which need none) and the weight gradient, each as many FLOPs as the forward. The fused
+/// attention's own products (q·k and the weighted sum of values) are counted apart in `attention`.
+struct ModelFlops {
+    var forward = 0.0
+    var backward = 0.0
+    var attention = 0.0
+    var train: Double { forward + backward }
+    var inference: Double { forward }
+
+    init(model: ModelKind, batch: Int, widths: [Int], configuration: NFMConfiguration) {
+        let n = Double(batch)
+        var sizes: [Int] = []
+        var size = 75
+        for _ in widths {
+            size = (size + 2 - 3) / 2 + 1
+            sizes.append(size)
+        }
+        func convolution(_ input: Int, _ output: Int, kernel: Int, at size: Int, needsDataGradient: Bool = true) {
+            let flops = 2 * n * Double(output * size * size * input * kernel * kernel)
+            forward += flops
+            backward += flops * (needsDataGradient ? 2 : 1)
+        }
+        func linear(_ input: Int, _ output: Int) {
+            let flops = 2 * n * Double(input * output)
+            forward += flops
+            backward += 2 * flops
+        }
+        let passes = model == .nfm ? 2 : 1
+        let keyChannels = configuration.heads * configuration.keySize
+        let valueChannels = configuration.heads * configuration.valueSize
+        var entrySizes: [Int] = []
+        for pass in 0..<passes {
+            var channels = 3
+            for (layer, width) in widths.enumerated() {
+                convolution(channels, width, kernel: 3, at: sizes[layer], needsDataGradient: layer > 0)
+                channels = width
+                guard model == .nfm else { continue }
+                convolution(width, keyChannels, kernel: 1, at: sizes[layer])
+                convolution(width, valueChannels, kernel: 1, at: sizes[layer])
+                entrySizes.append(sizes[layer])
+                if pass > 0 {
+                    convolution(width, keyChannels, kernel: 1, at: sizes[layer])
+                    convolution(valueChannels, width, kernel: 3, at: sizes[layer])
+                    convolution(width, width, kernel: 3, at: sizes[layer])
+                    let pixels = Double(sizes[layer] * sizes[layer])
+                    let perEntry = 2 * n * pixels * Double(keyChannels + valueChannels)
+                    attention += 3 * perEntry * Double(entrySizes.count)  // forward, then two products backward
+                }
+            }
+        }
+        convolution(widths.last!, 64, kernel: 1, at: 5)
+        linear(64 * 25 + 11, 256)
+        linear(256, 256)
+        linear(256, 10)
+    }
+}

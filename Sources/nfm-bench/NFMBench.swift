@@ -1,0 +1,222 @@
+// nfm-bench: speed and memory of the engine on the workloads that matter (issue 7). Prints a table and
+// writes JSON. Each model configuration runs in a child process of this program, so that its peak
+// resident set size is its own. scripts/bench/compare.sh runs it beside PyTorch and MinAtar.
+
+import ArgumentParser
+import Envs
+import Foundation
+import NFMKernels
+
+/// How many iterations to time, shared by every subcommand.
+struct IterationOptions: ParsableArguments {
+    @Flag(help: "Fewer iterations (5 timed, 1 warm-up) for a quick look; the default is 20 timed after 3 warm-up.")
+    var quick = false
+
+    @Option(help: "Timed iterations per figure (overrides --quick).")
+    var iterations: Int?
+
+    @Option(help: "Untimed warm-up iterations per figure (overrides --quick).")
+    var warmup: Int?
+
+    var timedIterations: Int { iterations ?? (quick ? 5 : 20) }
+    var warmupIterations: Int { warmup ?? (quick ? 1 : 3) }
+}
+
+@main
+struct NFMBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nfm-bench",
+        abstract: "Benchmarks NFM-Swift: train steps, inference, attention, games, DQN and GEMM throughput.",
+        subcommands: [All.self, Model.self, Attention.self, Games.self, DQN.self, Gemm.self],
+        defaultSubcommand: All.self)
+
+    /// Sets the OpenMP wait policy (which may re-execute the program), then runs the command.
+    static func main() {
+        Kernels.requirePassiveOpenMPWaiting()
+        main(nil)
+    }
+}
+
+extension NFMBench {
+    /// Everything, with a table and a JSON report.
+    struct All: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run every benchmark; print a table and write JSON.")
+
+        @OptionGroup var options: IterationOptions
+
+        @Option(help: "Where to write the JSON report (default runs/bench-<timestamp>.json).")
+        var json: String?
+
+        @Option(help: "Batch sizes for the model benchmarks, comma-separated.")
+        var batches = "32,64,128"
+
+        @Option(help: "Models to benchmark, comma-separated: baseline, nfm.")
+        var models = "baseline,nfm"
+
+        @Option(help: "Sections to run, comma-separated: gemm, models, attention, games, dqn.")
+        var sections = "gemm,models,attention,games,dqn"
+
+        func run() throws {
+            let wanted = Set(sections.split(separator: ",").map(String.init))
+            var report = BenchmarkReport(
+                machine: .current(), iterations: options.timedIterations, warmup: options.warmupIterations)
+            let (warmup, iterations) = (options.warmupIterations, options.timedIterations)
+            if wanted.contains("gemm") {
+                report.gemm = runGemmBenchmark(size: 2048, warmup: warmup, iterations: iterations)
+                report.printGemm()
+            }
+            if wanted.contains("models") {
+                for model in models.split(separator: ",") {
+                    guard let kind = ModelKind(rawValue: String(model)) else {
+                        throw ValidationError("unknown model '\(model)'; use baseline or nfm")
+                    }
+                    for batch in batches.split(separator: ",").compactMap({ Int($0) }) {
+                        let result = try runChildModelBenchmark(
+                            model: kind, batch: batch, warmup: warmup, iterations: iterations)
+                        report.models.append(result)
+                        report.printModel(result)
+                    }
+                }
+            }
+            if wanted.contains("attention") {
+                let result = runAttentionBenchmark(batch: 64, warmup: warmup, iterations: iterations)
+                report.attention = result
+                report.printAttention(result)
+            }
+            if wanted.contains("games") {
+                for game in Environment.gameNames {
+                    let result = try runEnvironmentBenchmark(
+                        game: game, stepsPerIteration: 20_000, warmup: warmup, iterations: iterations)
+                    report.games.append(result)
+                    report.printGame(result)
+                }
+            }
+            if wanted.contains("dqn") {
+                let result = try runDQNBenchmark(framesPerIteration: 100, warmup: warmup, iterations: iterations)
+                report.dqn = result
+                report.printDQN(result)
+            }
+            report.printSummary()
+            let path = json ?? "runs/bench-\(BenchmarkReport.timestamp()).json"
+            try report.write(to: path)
+            print("wrote \(path)")
+        }
+    }
+
+    /// One model configuration in this process (run by `all` as a child), printed as one JSON line.
+    struct Model: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time one model's train step and inference in this process; print one JSON line.")
+
+        @OptionGroup var options: IterationOptions
+
+        @Option(help: "baseline or nfm.")
+        var model: ModelKind = .nfm
+
+        @Option(help: "Images per batch.")
+        var batch = 64
+
+        func run() throws {
+            let result = runModelBenchmark(
+                model: model, batch: batch, warmup: options.warmupIterations, iterations: options.timedIterations)
+            print(String(decoding: try JSONEncoder.compact.encode(result), as: UTF8.self))
+        }
+    }
+
+    /// The fused attention kernel alone.
+    struct Attention: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Time the fused NFM attention kernel; print one JSON line.")
+
+        @OptionGroup var options: IterationOptions
+
+        @Option(help: "Images per batch.")
+        var batch = 64
+
+        func run() throws {
+            let result = runAttentionBenchmark(
+                batch: batch, warmup: options.warmupIterations, iterations: options.timedIterations)
+            print(String(decoding: try JSONEncoder.compact.encode(result), as: UTF8.self))
+        }
+    }
+
+    /// Game throughput.
+    struct Games: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Time each MinAtar game's steps; print JSON lines.")
+
+        @OptionGroup var options: IterationOptions
+
+        @Option(help: "Steps per timed iteration.")
+        var steps = 20_000
+
+        func run() throws {
+            for game in Environment.gameNames {
+                let result = try runEnvironmentBenchmark(
+                    game: game, stepsPerIteration: steps, warmup: options.warmupIterations,
+                    iterations: options.timedIterations)
+                print(String(decoding: try JSONEncoder.compact.encode(result), as: UTF8.self))
+            }
+        }
+    }
+
+    /// DQN training throughput.
+    struct DQN: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "dqn", abstract: "Time DQN training frames (MinAtar's network, batch 32); print one JSON line.")
+
+        @OptionGroup var options: IterationOptions
+
+        @Option(help: "Frames per timed iteration.")
+        var frames = 100
+
+        func run() throws {
+            let result = try runDQNBenchmark(
+                framesPerIteration: frames, warmup: options.warmupIterations, iterations: options.timedIterations)
+            print(String(decoding: try JSONEncoder.compact.encode(result), as: UTF8.self))
+        }
+    }
+
+    /// GEMM throughput.
+    struct Gemm: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Time dnnl_sgemm on a square product; print one JSON line.")
+
+        @OptionGroup var options: IterationOptions
+
+        @Option(help: "Matrix size.")
+        var size = 2048
+
+        func run() throws {
+            let result = runGemmBenchmark(size: size, warmup: options.warmupIterations, iterations: options.timedIterations)
+            print(String(decoding: try JSONEncoder.compact.encode(result), as: UTF8.self))
+        }
+    }
+}
+
+extension ModelKind: ExpressibleByArgument {}
+
+extension JSONEncoder {
+    /// One-line JSON with sorted keys, for child-process output.
+    static var compact: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}
+
+/// Runs `nfm-bench model` in a child process (this same executable) and decodes its JSON line, so
+/// that the configuration's peak RSS is measured alone.
+func runChildModelBenchmark(model: ModelKind, batch: Int, warmup: Int, iterations: Int) throws -> ModelResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    process.arguments = [
+        "model", "--model", model.rawValue, "--batch", "\(batch)", "--warmup", "\(warmup)", "--iterations", "\(iterations)",
+    ]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0, let line = data.split(separator: UInt8(ascii: "\n")).last else {
+        throw ValidationError("nfm-bench model --model \(model.rawValue) --batch \(batch) failed (status \(process.terminationStatus))")
+    }
+    return try JSONDecoder().decode(ModelResult.self, from: Data(line))
+}
