@@ -42,11 +42,13 @@ public enum CheckpointSampler {
         throw SamplingError.missingConfiguration(path: path)
     }
 
-    /// Writes `count` new samples from the model saved at `checkpoint` as one grid PNG, drawing z
-    /// from `seed`; to `output`, or by default to
+    /// Writes `count` new samples from the model saved at `checkpoint` as one grid PNG (each pixel
+    /// upscaled `scale` times), drawing z from `seed`; to `output`, or by default to
     /// `samples/<model>-<dataset>-<run>/sample-seed<seed>-<count>.png`. Returns the path.
-    public static func writeSamples(checkpoint: String, count: Int, seed: UInt64, output: String? = nil, samplesRoot: String = "samples") throws -> String {
-        precondition(count >= 1, "writeSamples: count must be positive")
+    public static func writeSamples(
+        checkpoint: String, count: Int, seed: UInt64, scale: Int = 3, output: String? = nil, samplesRoot: String = "samples"
+    ) throws -> String {
+        precondition(count >= 1 && scale >= 1, "writeSamples: count and scale must be positive")
         let (configuration, runDirectory) = try self.configuration(near: checkpoint)
         var initialisation = SeededGenerator(seed: 0)
         var noise = SeededGenerator(seed: seed)
@@ -66,7 +68,7 @@ public enum CheckpointSampler {
         }
         let runName = (URL(fileURLWithPath: runDirectory).standardizedFileURL.path as NSString).lastPathComponent
         let target = output ?? Experiment.samplesDirectory(root: samplesRoot, configuration: configuration, runName: runName) + "/sample-seed\(seed)-\(count).png"
-        let pictures = Pictures(directory: (target as NSString).deletingLastPathComponent)
+        let pictures = Pictures(directory: (target as NSString).deletingLastPathComponent, scale: scale)
         return try pictures.writeGrid(images, name: (target as NSString).lastPathComponent)
     }
 }

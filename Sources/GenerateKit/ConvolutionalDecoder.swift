@@ -11,18 +11,19 @@ public struct DecoderConfiguration: Codable, Sendable, Equatable {
     public var imageSize: Int
     /// Channels of the output (image channels, or twice that for a mean and a scale per pixel).
     public var outputChannels: Int
-    /// Channels of each stage: the first at imageSize / 2^(stages−1) right after the projection
-    /// of z, each next one twice as large, the last at the image size.
+    /// Channels of each resolution, lowest first: `widths[0]` at imageSize / 2^(n−1) right after the
+    /// projection of z, each next one at twice the side. All but the last are the stages the passes
+    /// run (and the NFM slots); the last is the output head's, at the image size.
     public var widths: [Int]
     /// The NFM layers (two passes over the stages), or nil for a single pass without NFM.
     public var nfm: NFMConfiguration?
 
-    /// A configuration; `widths` must have at least two stages and 2^(stages−1) must divide `imageSize`.
+    /// A configuration; `widths` needs at least two entries and 2^(n−1) must divide `imageSize`.
     public init(latentSize: Int, imageSize: Int, outputChannels: Int, widths: [Int], nfm: NFMConfiguration?) {
-        precondition(widths.count >= 2 && widths.allSatisfy { $0 > 0 }, "DecoderConfiguration: needs at least two positive stage widths, got \(widths)")
+        precondition(widths.count >= 2 && widths.allSatisfy { $0 > 0 }, "DecoderConfiguration: needs at least two positive widths, got \(widths)")
         precondition(
             imageSize % (1 << (widths.count - 1)) == 0,
-            "DecoderConfiguration: image size \(imageSize) is not divisible by 2^\(widths.count - 1) for \(widths.count) stages")
+            "DecoderConfiguration: image size \(imageSize) is not divisible by 2^\(widths.count - 1) for \(widths.count) widths")
         self.latentSize = latentSize
         self.imageSize = imageSize
         self.outputChannels = outputChannels
@@ -32,17 +33,22 @@ public struct DecoderConfiguration: Codable, Sendable, Equatable {
 
     /// The side of the first stage.
     public var baseSize: Int { imageSize >> (widths.count - 1) }
+    /// The widths of the stages inside the passes (every width but the head's).
+    public var stageWidths: [Int] { Array(widths.dropLast()) }
     /// Passes over the stages: 2 with NFM (pass 1 writes, pass 2 reads every stage of both passes), else 1.
     public var passes: Int { nfm == nil ? 1 : 2 }
 
     /// The number of parameters of a decoder with this configuration, computed without building it.
     public var parameterCount: Int {
+        func block(_ input: Int, _ output: Int) -> Int { input * output * 16 + output + 2 * output }
         let base = baseSize * baseSize
-        var pass = latentSize * widths[0] * base + widths[0] * base + 2 * widths[0]
-        for (input, output) in zip(widths, widths.dropFirst()) { pass += input * output * 16 + output + 2 * output }
-        var total = passes * pass + widths.last! * outputChannels * 9 + outputChannels
+        let stages = stageWidths
+        var pass = latentSize * stages[0] * base + stages[0] * base + 2 * stages[0]
+        for (input, output) in zip(stages, stages.dropFirst()) { pass += block(input, output) }
+        let head = block(stages.last!, widths.last!) + widths.last! * outputChannels * 9 + outputChannels
+        var total = passes * pass + head
         if let nfm {
-            for channels in Array(repeating: widths, count: passes).flatMap({ $0 }) {
+            for channels in Array(repeating: stages, count: passes).flatMap({ $0 }) {
                 let queryKey = 2 * (channels * nfm.heads * nfm.keySize + nfm.heads * nfm.keySize)
                 let value = channels * nfm.heads * nfm.valueSize + nfm.heads * nfm.valueSize
                 let out = nfm.heads * nfm.valueSize * channels * 9 + channels + 2 * channels + channels * channels * 9 + channels
@@ -91,13 +97,13 @@ public final class UpsamplingBlock: Module, UnaryLayer {
 }
 
 /// One pass over the decoder's stages, with its own weights: the projection of z to the first stage
-/// (Linear → reshape → BatchNorm2d → ReLU), then the upsampling blocks.
+/// (Linear → reshape → BatchNorm2d → ReLU), then the upsampling blocks up to the last stage.
 public final class DecoderPass: Module {
     /// z → widths[0]·base² values.
     public let project: Linear
     /// Normalises the projected feature map.
     public let norm: BatchNorm2d
-    /// The upsampling stages.
+    /// The upsampling stages after the first.
     public let blocks: [UpsamplingBlock]
     let baseSize: Int
     let baseChannels: Int
@@ -105,13 +111,12 @@ public final class DecoderPass: Module {
     /// A pass for `configuration`.
     public init(_ configuration: DecoderConfiguration, using generator: inout SeededGenerator) {
         baseSize = configuration.baseSize
-        baseChannels = configuration.widths[0]
+        let stages = configuration.stageWidths
+        baseChannels = stages[0]
         project = Linear(configuration.latentSize, baseChannels * baseSize * baseSize, using: &generator)
         norm = BatchNorm2d(baseChannels)
         var blocks: [UpsamplingBlock] = []
-        for (input, output) in zip(configuration.widths, configuration.widths.dropFirst()) {
-            blocks.append(UpsamplingBlock(input, output, using: &generator))
-        }
+        for (input, output) in zip(stages, stages.dropFirst()) { blocks.append(UpsamplingBlock(input, output, using: &generator)) }
         self.blocks = blocks
         super.init()
     }
@@ -132,17 +137,24 @@ public final class DecoderPass: Module {
 /// A DCGAN-style convolutional decoder from a latent vector (the GAN generator and the VAE decoder),
 /// optionally with Neural Function Modules (Lamb et al. 2021; DESIGN.md §2 and §6).
 ///
-/// Without NFM it runs one pass: project z, upsample stage by stage, then a 3×3 convolution to the
-/// output channels. With NFM it runs two passes over the stages, each with its own weights, both
-/// starting from z: pass 1 only writes keys and values after each stage, pass 2 reads, after each
+/// Without NFM it runs one pass over its stages: project z to the first stage, upsample stage by
+/// stage (ConvTranspose2d 4×4 / 2 → BatchNorm2d → ReLU); then the output head, one more
+/// upsampling block to the image size and a 3×3 convolution to the output channels (as SNGAN's
+/// generator ends). With NFM it runs two passes over the stages, each with its own weights, both
+/// starting from z: pass 1 only writes keys and values after each stage; pass 2 reads, after each
 /// stage, from every stage written so far (all of pass 1, and pass 2 up to this stage) and writes
-/// too. The output convolution reads pass 2's last stage. The NFM gates start at 0, so a fresh NFM
-/// decoder computes exactly a one-pass decoder with pass 2's weights.
+/// too. The head reads pass 2's last stage. The NFM gates start at 0, so a fresh NFM decoder
+/// computes exactly a one-pass decoder with pass 2's weights.
+///
+/// The head sits outside the passes so that the NFM slots (and their 3×3 out blocks) run at the
+/// lower resolutions: on 2 CPU cores the full-resolution maps cost most of the time (measured).
 public final class ConvolutionalDecoder: Module {
     /// The passes (one without NFM, two with).
     public let passes: [DecoderPass]
     /// The NFM layers (slot = pass · stages + stage), or nil.
     public let nfm: NeuralFunctionModules?
+    /// The head's upsampling block, from the last stage to the image size.
+    public let head: UpsamplingBlock
     /// The final 3×3 convolution to the output channels (no activation: tanh or the likelihood follows).
     public let output: Conv2d
     /// The configuration it was built from.
@@ -156,10 +168,11 @@ public final class ConvolutionalDecoder: Module {
         self.passes = passes
         self.nfm = configuration.nfm.map { settings in
             NeuralFunctionModules(
-                slotChannels: Array(repeating: configuration.widths, count: configuration.passes).flatMap { $0 },
+                slotChannels: Array(repeating: configuration.stageWidths, count: configuration.passes).flatMap { $0 },
                 heads: settings.heads, keySize: settings.keySize, valueSize: settings.valueSize, topK: settings.topK,
                 using: &generator)
         }
+        self.head = UpsamplingBlock(configuration.stageWidths.last!, configuration.widths.last!, using: &generator)
         self.output = Conv2d(configuration.widths.last!, configuration.outputChannels, kernelSize: 3, padding: 1, using: &generator)
         super.init()
     }
@@ -181,6 +194,6 @@ public final class ConvolutionalDecoder: Module {
                 }
             }
         }
-        return output(x)
+        return output(head(x))
     }
 }

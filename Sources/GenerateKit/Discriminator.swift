@@ -20,12 +20,13 @@ public struct DiscriminatorConfiguration: Codable, Sendable, Equatable {
     }
 }
 
-/// The SNGAN "standard CNN" discriminator (Miyato et al. 2018, Table 3), scaled to small images:
+/// SNGAN's "standard CNN" discriminator (Miyato et al. 2018, Table 3), scaled to small images:
 /// every layer spectrally normalised, LeakyReLU(0.1) between them, no batch norm.
 ///
 /// conv0 3×3 (C → w0) · conv1 4×4 stride 2 (w0 → w1) · conv2 3×3 (w1 → w1) · conv3 4×4 stride 2
-/// (w1 → w2) · conv4 3×3 (w2 → w2) · linear (w2 · (size/4)² → 1). The output is one unbounded score
-/// per image, for the hinge loss.
+/// (w1 → w2) · conv4 3×3 (w2 → w2) · linear (w2 · (size/4)² → 1). The output is one unbounded
+/// score per image, for the hinge loss. The full-resolution first layer matters: without it the
+/// generator fell into checkerboard patterns the discriminator did not punish (observed).
 public final class Discriminator: Module {
     /// The convolutions, keyed `conv0` … `conv4`.
     public let convolutions: [SpectralNormConv2d]

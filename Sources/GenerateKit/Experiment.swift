@@ -157,10 +157,12 @@ public final class Experiment {
             generator.train()
             discriminator.train()
             var discriminatorLoss = 0.0, realScore = 0.0, fakeScore = 0.0
+            // The generator does not change during the n_dis discriminator updates, so their fakes
+            // come from one forward pass (one larger batch runs faster than n_dis small ones).
+            let fakes = withoutGradient { tanh(generator(Tensor.randomNormal([nDis * batch, latent], using: &random))) }
             for inner in 0..<nDis {
                 let real = loader.batch(step: step * nDis + inner) * 2 - 1
-                let z = Tensor.randomNormal([batch, latent], using: &random)
-                let fake = withoutGradient { tanh(generator(z)) }
+                let fake = fakes.sliced(alongAxis: 0, from: inner * batch, to: (inner + 1) * batch)
                 let both = Tensor.concatenate([real, fake], alongAxis: 0)
                 var scores = Tensor(zeros: [2 * batch])
                 let (loss, gradients) = valueAndGrad(model: discriminator) { model in
@@ -183,7 +185,7 @@ public final class Experiment {
             stepSeconds.append(Date().timeIntervalSince(started))
             return [
                 "train/d_loss": discriminatorLoss, "train/g_loss": Double(generatorLoss.item),
-                "train/d_real_score": realScore, "train/d_fake_score": fakeScore,
+                "train/score_real": realScore, "train/score_fake": fakeScore,
             ]
         }
 

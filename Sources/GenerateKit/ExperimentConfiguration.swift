@@ -38,7 +38,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
     public var batchSize: Int
     /// The size of z.
     public var latentSize: Int
-    /// Stage widths of the NFM generator / decoder; the baseline scales them up to match its parameters.
+    /// Widths of the NFM generator / decoder (stages, then the head); the baseline scales them up to match its parameters.
     public var decoderWidths: [Int]
     /// Discriminator widths at full, half and quarter resolution (GAN).
     public var discriminatorWidths: [Int]
@@ -75,12 +75,12 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
             return ExperimentConfiguration(
                 model: .gan, dataset: dataset, preset: preset, useNFM: useNFM,
                 nfm: NFMConfiguration(heads: 1, keySize: 32, valueSize: 32, topK: 3),
-                steps: paper ? 100_000 : 600, seed: 1, batchSize: 64, latentSize: paper ? 128 : 64,
-                decoderWidths: paper ? [256, 128, 64] : [128, 64, 32],
-                discriminatorWidths: paper ? [64, 128, 256] : [32, 64, 128], discriminatorSteps: 5,
+                steps: paper ? 100_000 : 1_200, seed: 1, batchSize: paper ? 64 : 32, latentSize: paper ? 128 : 64,
+                decoderWidths: paper ? [256, 128, 64] : [96, 48, 24],
+                discriminatorWidths: paper ? [64, 128, 256] : [16, 32, 64], discriminatorSteps: 5,
                 encoderWidths: [32, 64], encoderHidden: 256,
                 learningRate: 2e-4, beta1: 0, beta2: 0.9,
-                sampleEvery: paper ? 5_000 : 50, checkpointEvery: paper ? 5_000 : 50,
+                sampleEvery: paper ? 5_000 : 100, checkpointEvery: paper ? 5_000 : 100,
                 fdSamples: 10_000, iwaeImages: 1_000, iwaeSamples: 100, classifierSteps: 1_500)
         case .vae:
             return ExperimentConfiguration(
@@ -142,9 +142,9 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         if iwaeSamples < 1 || iwaeImages < 0 { return "--iwae-samples must be at least 1 and --iwae-images not negative" }
         if nfm.heads < 1 || nfm.topK < 1 || nfm.keySize < 1 || nfm.valueSize < 1 { return "--heads, --top-k, --key-size and --value-size must be positive" }
         if discriminatorSteps < 1 { return "--discriminator-steps must be at least 1" }
-        if decoderWidths.count < 2 || decoderWidths.contains(where: { $0 < 1 }) { return "--widths needs at least two positive widths" }
+        if decoderWidths.count < 2 || decoderWidths.contains(where: { $0 < 1 }) { return "the decoder needs at least two positive widths" }
         if imageSize % (1 << (decoderWidths.count - 1)) != 0 {
-            return "--widths: \(decoderWidths.count) stages do not divide the image size \(imageSize) by powers of 2"
+            return "\(decoderWidths.count) decoder stages do not divide the image size \(imageSize) by powers of 2"
         }
         return nil
     }

@@ -35,7 +35,7 @@ final class EndToEndTests: XCTestCase {
         configuration.steps = steps
         configuration.batchSize = 8
         configuration.latentSize = 6
-        configuration.decoderWidths = [6, 4, 3]
+        configuration.decoderWidths = [6, 4]
         configuration.discriminatorWidths = [3, 4, 4]
         configuration.discriminatorSteps = 2
         configuration.encoderWidths = [3, 4]

@@ -81,7 +81,7 @@ final class LikelihoodTests: XCTestCase {
     private func tinyVAE(likelihood: PixelLikelihood, channels: Int) -> VariationalAutoencoder {
         var generator = SeededGenerator(seed: 5)
         let decoder = DecoderConfiguration(
-            latentSize: 3, imageSize: 8, outputChannels: channels * likelihood.parametersPerChannel, widths: [4, 3, 2],
+            latentSize: 3, imageSize: 8, outputChannels: channels * likelihood.parametersPerChannel, widths: [4, 3],
             nfm: NFMConfiguration(heads: 1, keySize: 2, valueSize: 2, topK: 3))
         let configuration = VAEConfiguration(
             imageChannels: channels, imageSize: 8, latentSize: 3, encoderWidths: [3, 4], encoderHidden: 6, likelihood: likelihood, decoder: decoder)

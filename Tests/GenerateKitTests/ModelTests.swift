@@ -10,9 +10,9 @@ final class ModelTests: XCTestCase {
     func testParameterCountFormulaMatchesTheModules() {
         let nfm = NFMConfiguration(heads: 2, keySize: 3, valueSize: 5, topK: 3)
         for configuration in [
-            DecoderConfiguration(latentSize: 7, imageSize: 28, outputChannels: 1, widths: [6, 5, 4], nfm: nfm),
-            DecoderConfiguration(latentSize: 7, imageSize: 28, outputChannels: 1, widths: [6, 5, 4], nfm: nil),
-            DecoderConfiguration(latentSize: 4, imageSize: 32, outputChannels: 6, widths: [5, 4, 3, 2], nfm: nfm),
+            DecoderConfiguration(latentSize: 7, imageSize: 28, outputChannels: 1, widths: [6, 5], nfm: nfm),
+            DecoderConfiguration(latentSize: 7, imageSize: 28, outputChannels: 1, widths: [6, 5], nfm: nil),
+            DecoderConfiguration(latentSize: 4, imageSize: 32, outputChannels: 6, widths: [5, 4, 3], nfm: nfm),
         ] {
             var generator = SeededGenerator(seed: 1)
             XCTAssertEqual(ConvolutionalDecoder(configuration, using: &generator).parameterCount, configuration.parameterCount, "\(configuration)")
@@ -45,6 +45,7 @@ final class ModelTests: XCTestCase {
         let plain = ConvolutionalDecoder(plainConfiguration, using: &generator)
         var state = StateDict()
         state.merge(withNFM.passes[1].stateDict(), prefix: "passes.0.")
+        state.merge(withNFM.head.stateDict(), prefix: "head.")
         state.merge(withNFM.output.stateDict(), prefix: "output.")
         try plain.load(stateDict: state)
         let z = Tensor.randomNormal([3, 5], using: &generator)
@@ -52,10 +53,10 @@ final class ModelTests: XCTestCase {
 
         // Pass 2 reads every stage of pass 1 and its own stages so far.
         let nfm = try XCTUnwrap(withNFM.nfm)
-        XCTAssertEqual(nfm.slotCount, 6)
+        XCTAssertEqual(nfm.slotCount, 4)
         XCTAssertNil(nfm.lastAttention[0])
+        XCTAssertEqual(nfm.lastAttention[2]?.slots, [0, 1, 2])
         XCTAssertEqual(nfm.lastAttention[3]?.slots, [0, 1, 2, 3])
-        XCTAssertEqual(nfm.lastAttention[5]?.slots, [0, 1, 2, 3, 4, 5])
         XCTAssertEqual(withNFM(z).shape, [3, 2, 16, 16])
     }
 
@@ -68,7 +69,7 @@ final class ModelTests: XCTestCase {
         let target = Tensor.randomNormal([4, 1, 8, 8], using: &generator)
         let (_, gradients) = valueAndGrad(model: decoder) { model in mseLoss(model(z), target) }
         // The reading slots' gates get a gradient; with γ = 0, nothing flows yet into pass 1 or the out blocks.
-        for slot in 3..<6 { XCTAssertNotNil(gradients["nfm.gammas.\(slot)"], "gamma \(slot)") }
+        for slot in 2..<4 { XCTAssertNotNil(gradients["nfm.gammas.\(slot)"], "gamma \(slot)") }
         XCTAssertNotNil(gradients["passes.1.project.weight"])
         XCTAssertNil(gradients["nfm.query_layers.0.weight"], "pass-1 slots never read")
     }
@@ -78,10 +79,25 @@ final class ModelTests: XCTestCase {
         let discriminator = Discriminator(DiscriminatorConfiguration(imageChannels: 3, imageSize: 12, widths: [4, 5, 6]), using: &generator)
         XCTAssertEqual(discriminator(Tensor.randomNormal([3, 3, 12, 12], using: &generator)).shape, [3])
         XCTAssertEqual(discriminator.stateDict().keys.prefix(4), ["conv0.bias", "conv0.weight_orig", "conv0.weight_u", "conv0.weight_v"])
+        XCTAssertEqual(discriminator.convolutions.count, 5)
         // D: mean(relu(1 − [2, 0.5])) + mean(relu(1 + [−2, 0])) = 0.25 + 0.5; G: −mean([−2, 0]) = 1.
         let loss = discriminatorHingeLoss(realScores: Tensor([2, 0.5]), fakeScores: Tensor([-2, 0]))
         XCTAssertEqual(loss.item, 0.75, accuracy: 1e-7)
         XCTAssertEqual(generatorHingeLoss(fakeScores: Tensor([-2, 0])).item, 1, accuracy: 1e-7)
+    }
+
+    func testPatchConvolutionEqualsConv2dWithGradients() {
+        var generator = SeededGenerator(seed: 7)
+        for (channels, kernel, padding) in [(1, 3, 1), (3, 3, 1), (2, 4, 0)] {
+            let x = Tensor.randomNormal([2, channels, 7, 6], using: &generator)
+            let weight = Tensor.randomNormal([5, channels, kernel, kernel], using: &generator)
+            let bias = Tensor.randomNormal([5], using: &generator)
+            let seed = Tensor.randomNormal(conv2d(x, weight: weight, bias: bias, padding: padding).shape, using: &generator)
+            let reference = valueWithGradient(at: [x, weight, bias]) { p in (conv2d(p[0], weight: p[1], bias: p[2], padding: padding) * seed).sum() }
+            let patches = valueWithGradient(at: [x, weight, bias]) { p in (conv2dByPatches(p[0], weight: p[1], bias: p[2], padding: padding) * seed).sum() }
+            XCTAssertEqual(patches.value.item, reference.value.item, accuracy: 1e-3)
+            for (ours, theirs) in zip(patches.gradients, reference.gradients) { assertClose(ours, theirs, absolute: 1e-4, "patch convolution gradient") }
+        }
     }
 
     func testPowerIterationConvergesToUnitSpectralNorm() {
