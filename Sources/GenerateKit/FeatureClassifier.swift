@@ -32,9 +32,7 @@ public final class FeatureClassifier: Module {
 
     /// Penultimate-layer features of images in [0, 1]: [N, 128].
     public func features(_ images: Tensor) -> Tensor {
-        // conv1 reads the 1- or 3-channel images: as patches, the same function, faster here.
-        let first = conv2dByPatches(images, weight: conv1.weight, bias: conv1.bias, padding: 1)
-        let x = maxPool2d(relu(conv2(maxPool2d(relu(first), kernelSize: 2))), kernelSize: 2)
+        let x = maxPool2d(relu(conv2(maxPool2d(relu(conv1(images)), kernelSize: 2))), kernelSize: 2)
         return relu(hidden(x.flattened(fromAxis: 1)))
     }
 

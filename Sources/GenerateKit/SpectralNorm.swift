@@ -112,15 +112,10 @@ public final class SpectralNormConv2d: Module, UnaryLayer {
         SpectralNormalization.normalized(weight: weightOriginal, u: leftVector, v: rightVector)
     }
 
-    /// In training mode runs one power-iteration step, then convolves [N, C, H, W] with W/σ. A
-    /// stride-1 layer with at most 3 input channels (the layer that reads the images) runs as
-    /// patches and a 1×1 convolution (`conv2dByPatches`), the same function, faster here.
+    /// In training mode runs one power-iteration step, then convolves [N, C, H, W] with W/σ.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if isTraining {
             (leftVector, rightVector) = SpectralNormalization.powerIteration(weight: weightOriginal, u: leftVector, v: rightVector)
-        }
-        if stride == 1 && weightOriginal.shape[1] <= 3 {
-            return conv2dByPatches(x, weight: normalizedWeight, bias: bias, padding: padding)
         }
         return conv2d(x, weight: normalizedWeight, bias: bias, stride: stride, padding: padding)
     }

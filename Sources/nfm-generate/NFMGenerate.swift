@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GenerateKit
 import NFMData
+import NFMKernels
 import NFMLog
 
 // nfm-generate: a GAN (SNGAN / InfoMax-GAN recipe) or a VAE, with Neural Function Modules in the
@@ -26,19 +27,11 @@ struct NFMGenerate: ParsableCommand {
         subcommands: [Train.self, Sample.self],
         defaultSubcommand: Train.self)
 
-    /// Starts the program with passive OpenMP waiting, then parses the arguments.
-    ///
-    /// oneDNN's OpenMP threads spin while they wait for work unless OMP_WAIT_POLICY is passive, and
-    /// libgomp reads that variable when it loads, before `main`. On a 2-core machine shared with other
-    /// jobs, spinning made a training step 5–20× slower (measured: 1.3–2.8 s against 0.23–0.35 s per
-    /// generator step with the load average at 9). So when the variable is unset, the program sets it
-    /// and re-executes itself once; a value set by the user is kept.
+    /// Runs the command line with oneDNN's OpenMP threads sleeping rather than spinning while they
+    /// wait (see `Kernels.requirePassiveOpenMPWaiting`; measured here with the load average at 9, a
+    /// generator step took 1.3–2.8 s with spinning against 0.23–0.35 s without).
     static func main() {
-        if getenv("OMP_WAIT_POLICY") == nil {
-            setenv("OMP_WAIT_POLICY", "passive", 1)
-            execv("/proc/self/exe", CommandLine.unsafeArgv)
-            // Only reached if exec failed: carry on with the default policy.
-        }
+        Kernels.requirePassiveOpenMPWaiting()
         main(nil)
     }
 }

@@ -86,20 +86,6 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(generatorHingeLoss(fakeScores: Tensor([-2, 0])).item, 1, accuracy: 1e-7)
     }
 
-    func testPatchConvolutionEqualsConv2dWithGradients() {
-        var generator = SeededGenerator(seed: 7)
-        for (channels, kernel, padding) in [(1, 3, 1), (3, 3, 1), (2, 4, 0)] {
-            let x = Tensor.randomNormal([2, channels, 7, 6], using: &generator)
-            let weight = Tensor.randomNormal([5, channels, kernel, kernel], using: &generator)
-            let bias = Tensor.randomNormal([5], using: &generator)
-            let seed = Tensor.randomNormal(conv2d(x, weight: weight, bias: bias, padding: padding).shape, using: &generator)
-            let reference = valueWithGradient(at: [x, weight, bias]) { p in (conv2d(p[0], weight: p[1], bias: p[2], padding: padding) * seed).sum() }
-            let patches = valueWithGradient(at: [x, weight, bias]) { p in (conv2dByPatches(p[0], weight: p[1], bias: p[2], padding: padding) * seed).sum() }
-            XCTAssertEqual(patches.value.item, reference.value.item, accuracy: 1e-3)
-            for (ours, theirs) in zip(patches.gradients, reference.gradients) { assertClose(ours, theirs, absolute: 1e-4, "patch convolution gradient") }
-        }
-    }
-
     func testPowerIterationConvergesToUnitSpectralNorm() {
         var generator = SeededGenerator(seed: 6)
         let layer = SpectralNormLinear(9, 5, using: &generator)
