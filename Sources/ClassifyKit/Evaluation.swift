@@ -58,21 +58,13 @@ public enum Evaluator {
             while start < dataset.imageCount {
                 let imageIndices = Array(start..<min(start + sortOfCLEVRImagesPerBatch, dataset.imageCount))
                 start += imageIndices.count
-                let features = model.imageFeatures(dataset.images(imageIndices: imageIndices))
+                let batch = dataset.batch(imageIndices: imageIndices)
+                let features = model.imageFeatures(batch.images)
                 if split == 0, let nfm = model.conv.nfm { attention.add(nfm.lastAttention) }
-                // Every question of every image, image by image.
-                var rows: [Int] = [], vectors: [Float] = [], answers: [Int] = [], kinds: [Int] = []
-                for (row, image) in imageIndices.enumerated() {
-                    for question in dataset.scenes[image].questions {
-                        rows.append(row)
-                        vectors += question.vector
-                        answers.append(question.answer.rawValue)
-                        kinds.append(question.kind.rawValue)
-                    }
-                }
                 let logProbabilities = model.answer(
-                    imageFeatures: features.indexSelect(alongAxis: 0, indices: rows),
-                    questions: Tensor(shape: [rows.count, SortOfCLEVR.questionLength], scalars: vectors), generator: &generator)
+                    imageFeatures: features.indexSelect(alongAxis: 0, indices: batch.imageRows), questions: batch.questions,
+                    generator: &generator)
+                let (kinds, answers) = (batch.kinds.map(\.rawValue), batch.answers)
                 table.record(split: split, categories: kinds, predictions: predictions(logProbabilities), labels: answers)
                 if split == 0 { lossSum += Double(nllLoss(logProbabilities, targets: answers, reduction: .sum).item) }
             }

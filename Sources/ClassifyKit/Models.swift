@@ -11,25 +11,6 @@ public protocol TrunkClassifier: Module {
 
 extension SortOfClevrModel: TrunkClassifier {}
 
-extension SortOfClevrModel {
-    /// The image half of the forward pass: trunk, 4×4 average pool, nearest resize to 5×5 and the
-    /// 1×1 `conv1`, flattened to [N, 64·5·5]. It does not depend on the question, so evaluation runs
-    /// it once per image and shares it among the image's 20 questions.
-    public func imageFeatures(_ images: Tensor) -> Tensor {
-        var memory = NFMMemory()
-        let features = conv(images, memory: &memory)
-        return conv1(resizeNearest(avgPool2d(features, kernelSize: 4), height: 5, width: 5)).flattened()
-    }
-
-    /// The question half: log-probabilities [Q, answers] for questions [Q, 11] about the images whose
-    /// ``imageFeatures(_:)`` rows are `features` [Q, 64·5·5]. Together the two halves compute exactly
-    /// `callAsFunction(images:questions:generator:)` (a test checks this).
-    public func answer(imageFeatures features: Tensor, questions: Tensor, generator: inout SeededGenerator) -> Tensor {
-        let hidden = relu(fc1(Tensor.concatenate([features, questions], alongAxis: 1)))
-        return fcout(hidden, generator: &generator)
-    }
-}
-
 /// A small CNN for Fashion-MNIST, with or without NFM: the Sort-of-CLEVR trunk on one-channel
 /// 28×28 images (Conv3×3 stride 2 → ReLU → BatchNorm2d per layer, 28 → 14 → 7 → 4 with three
 /// layers), flattened, then `fc1` → ReLU and the Sort-of-CLEVR output head (`fcout`: fc2 → ReLU →
@@ -74,7 +55,8 @@ public func makeClassifier(
     let nfm = configuration.nfmConfiguration(for: kind)
     switch configuration.dataset {
     case .sortOfCLEVR:
-        return SortOfClevrModel(widths: configuration.widths, passes: configuration.passes, nfm: nfm, using: &generator)
+        return SortOfClevrModel(
+            widths: configuration.widths, passes: configuration.passes, nfm: nfm, headPooling: configuration.headPooling, using: &generator)
     case .fashionMNIST:
         return FashionMNISTModel(widths: configuration.widths, passes: configuration.passes, nfm: nfm, using: &generator)
     }

@@ -58,7 +58,8 @@ public enum ClassifyTraining {
             seed: seeds.training, modules: [("model", model)], optimizers: [("optimizer", optimizer, model)],
             resumeFrom: checkpoint)
         if let checkpoint { log("\(kind.rawValue): resuming from \(checkpoint) (step \(trainer.step) of \(configuration.steps))") }
-        log("\(kind.rawValue): \(groupedThousands(model.parameterCount)) parameters, \(configuration.steps) steps of batch \(configuration.batchSize)")
+        let unit = configuration.dataset == .sortOfCLEVR && configuration.batching == .images ? " images (20 questions each)" : ""
+        log("\(kind.rawValue): \(groupedThousands(model.parameterCount)) parameters, \(configuration.steps) steps of batch \(configuration.batchSize)\(unit)")
 
         let step = try makeStep(model: model, optimizer: optimizer, data: data, configuration: configuration, seeds: seeds)
         var stepSeconds: [Double] = []
@@ -113,16 +114,32 @@ public enum ClassifyTraining {
         switch data {
         case .sortOfCLEVR(let train, _, _):
             guard let train, let model = model as? SortOfClevrModel else { preconditionFailure("makeStep: Sort-of-CLEVR needs its training set and model") }
-            let loader = DataLoader(dataset: train, batchSize: configuration.batchSize, seed: seeds.batchOrder)
-            return { step, generator in
-                let batch = loader.batch(step: step)
-                var output = Tensor(0)
-                let (loss, gradients) = valueAndGrad(model: model) { model in
-                    output = model(images: batch.images, questions: batch.questions, generator: &generator)
-                    return nllLoss(output, targets: batch.answers)
+            switch configuration.batching {
+            case .questions:
+                let loader = DataLoader(dataset: train, batchSize: configuration.batchSize, seed: seeds.batchOrder)
+                return { step, generator in
+                    let batch = loader.batch(step: step)
+                    var output = Tensor(0)
+                    let (loss, gradients) = valueAndGrad(model: model) { model in
+                        output = model(images: batch.images, questions: batch.questions, generator: &generator)
+                        return nllLoss(output, targets: batch.answers)
+                    }
+                    optimizer.update(model: model, gradients: gradients)
+                    return ["train/loss": Double(loss.item), "train/accuracy": accuracy(output.detached(), labels: batch.answers)]
                 }
-                optimizer.update(model: model, gradients: gradients)
-                return ["train/loss": Double(loss.item), "train/accuracy": accuracy(output.detached(), labels: batch.answers)]
+            case .images:
+                let loader = DataLoader(dataset: SortOfCLEVR.ImageQuestionSet(train), batchSize: configuration.batchSize, seed: seeds.batchOrder)
+                return { step, generator in
+                    let batch = loader.batch(step: step)
+                    var output = Tensor(0)
+                    let (loss, gradients) = valueAndGrad(model: model) { model in
+                        let features = model.imageFeatures(batch.images).indexSelect(alongAxis: 0, indices: batch.imageRows)
+                        output = model.answer(imageFeatures: features, questions: batch.questions, generator: &generator)
+                        return nllLoss(output, targets: batch.answers)
+                    }
+                    optimizer.update(model: model, gradients: gradients)
+                    return ["train/loss": Double(loss.item), "train/accuracy": accuracy(output.detached(), labels: batch.answers)]
+                }
             }
         case .fashionMNIST(let train, _):
             guard let train, let model = model as? FashionMNISTModel else { preconditionFailure("makeStep: Fashion-MNIST needs its training set and model") }

@@ -75,7 +75,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
             return ExperimentConfiguration(
                 model: .gan, dataset: dataset, preset: preset, useNFM: useNFM,
                 nfm: NFMConfiguration(heads: 1, keySize: 32, valueSize: 32, topK: 3),
-                steps: paper ? 100_000 : 1_200, seed: 1, batchSize: paper ? 64 : 32, latentSize: paper ? 128 : 64,
+                steps: paper ? 100_000 : 1_000, seed: 1, batchSize: paper ? 64 : 32, latentSize: paper ? 128 : 64,
                 decoderWidths: paper ? [256, 128, 64] : [96, 48, 24],
                 discriminatorWidths: paper ? [64, 128, 256] : [16, 32, 64], discriminatorSteps: 5,
                 encoderWidths: [32, 64], encoderHidden: 256,

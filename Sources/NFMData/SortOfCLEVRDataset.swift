@@ -83,6 +83,30 @@ extension SortOfCLEVR {
                 imageIndices: imageIndices)
         }
 
+        /// Whole images with all 20 of their questions, image by image: the images once each, and for
+        /// each question the row of its image. A model whose trunk does not see the question runs the
+        /// trunk once per image and shares it among the image's questions (`imageRows` picks the rows).
+        public func batch(imageIndices: [Int]) -> ImageQuestionsBatch {
+            var rows: [Int] = [], vectors: [Float] = [], answers: [Int] = [], kinds: [QuestionKind] = [], colors: [Color] = []
+            let capacity = imageIndices.count * SortOfCLEVR.questionsPerImage
+            rows.reserveCapacity(capacity)
+            vectors.reserveCapacity(capacity * SortOfCLEVR.questionLength)
+            for (row, image) in imageIndices.enumerated() {
+                precondition(image >= 0 && image < imageCount, "batch(imageIndices:): image \(image) out of 0..<\(imageCount)")
+                for question in scenes[image].questions {
+                    rows.append(row)
+                    vectors += question.vector
+                    answers.append(question.answer.rawValue)
+                    kinds.append(question.kind)
+                    colors.append(question.color)
+                }
+            }
+            return ImageQuestionsBatch(
+                images: images(imageIndices: imageIndices),
+                questions: Tensor(shape: [rows.count, SortOfCLEVR.questionLength], scalars: vectors),
+                imageRows: rows, answers: answers, kinds: kinds, colors: colors)
+        }
+
         /// The images at `imageIndices` as a [N, 3, size, size] Float32 tensor in [0, 1] (byte / 255).
         ///
         /// With `size` below 75 each output pixel is the area average of the source pixels it covers
@@ -138,6 +162,38 @@ extension SortOfCLEVR {
         public var colors: [Color]
         /// N indices of the images in the data set.
         public var imageIndices: [Int]
+    }
+
+    /// A batch of whole images and every question about them (see `Dataset.batch(imageIndices:)`).
+    public struct ImageQuestionsBatch: Sendable {
+        /// [B, 3, 75, 75] Float32 in [0, 1], each image once.
+        public var images: Tensor
+        /// [Q, 11] question vectors, image by image.
+        public var questions: Tensor
+        /// Q rows of `images`: the image each question is about.
+        public var imageRows: [Int]
+        /// Q answer indices in 0..<10.
+        public var answers: [Int]
+        /// Q question kinds.
+        public var kinds: [QuestionKind]
+        /// Q question colours.
+        public var colors: [Color]
+    }
+
+    /// A data set's images, each with all its questions, as an indexed data set: a loader over it
+    /// batches images, not (image, question) pairs.
+    public struct ImageQuestionSet: IndexedDataset, Sendable {
+        /// The underlying data set.
+        public let dataset: Dataset
+
+        /// A view of `dataset` by image.
+        public init(_ dataset: Dataset) { self.dataset = dataset }
+
+        /// The number of images.
+        public var count: Int { dataset.imageCount }
+
+        /// The images at `indices` with all their questions.
+        public func batch(indices: [Int]) -> ImageQuestionsBatch { dataset.batch(imageIndices: indices) }
     }
 
     /// The images of a data set at one resolution, as an indexed data set of image tensors.

@@ -9,6 +9,7 @@ import Foundation
 import NFMData
 import NFMKernels
 import NFMLog
+import NFMModels
 
 @main
 struct NFMClassify: ParsableCommand {
@@ -35,6 +36,8 @@ struct NFMClassify: ParsableCommand {
 extension ClassifyDataset: ExpressibleByArgument {}
 extension ClassifyModelChoice: ExpressibleByArgument {}
 extension ClassifyPreset: ExpressibleByArgument {}
+extension ClassifyBatching: ExpressibleByArgument {}
+extension HeadPooling: ExpressibleByArgument {}
 
 /// A comma-separated list of channel counts, e.g. `48,96,192,384`.
 struct Widths: ExpressibleByArgument {
@@ -104,6 +107,9 @@ struct ModelOptions: ParsableArguments {
         valueName: "w1,w2,..."))
     var widths: Widths?
 
+    @Option(help: "Sort-of-CLEVR: how the trunk's 5×5 map reaches the head: reference (avg-pool 4 then resize to 5×5, as the reference code; it averages positions away) or none (the map as it is). (default: quick none / paper reference)")
+    var headPooling: HeadPooling?
+
     func apply(to configuration: inout ClassifyConfiguration) {
         if let heads { configuration.heads = heads }
         if let keySize { configuration.keySize = keySize }
@@ -111,6 +117,7 @@ struct ModelOptions: ParsableArguments {
         if let topK { configuration.topK = topK }
         if let passes { configuration.passes = passes }
         if let widths { configuration.widths = widths.values }
+        if let headPooling { configuration.headPooling = headPooling }
     }
 }
 
@@ -140,11 +147,14 @@ struct Train: ParsableCommand {
     @OptionGroup var data: DataOptions
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "Optimisation steps per model. (default: Sort-of-CLEVR quick 600 / paper 459300 = 150 epochs; Fashion-MNIST quick 1000 / paper 28110)")
+    @Option(help: "Optimisation steps per model. (default: Sort-of-CLEVR quick 1200 / paper 459300 = 150 epochs; Fashion-MNIST quick 1000 / paper 28110)")
     var steps: Int?
 
-    @Option(help: "Examples per step (Sort-of-CLEVR: questions, each with its image). (default: Sort-of-CLEVR quick 16 / paper 64; Fashion-MNIST 64)")
+    @Option(help: "Examples per step (Sort-of-CLEVR: questions, or images with --batching images). (default: Sort-of-CLEVR quick 16 images / paper 64 questions; Fashion-MNIST 64)")
     var batchSize: Int?
+
+    @Option(help: "Sort-of-CLEVR batches: questions (random (image, question) pairs, as the paper) or images (each with all 20 questions; the trunk runs once per image). (default: quick images / paper questions)")
+    var batching: ClassifyBatching?
 
     @Option(help: "Adam's learning rate. (default: Sort-of-CLEVR quick 1e-3 / paper 1e-4, the paper's; Fashion-MNIST 1e-4)")
     var learningRate: Double?
@@ -186,6 +196,7 @@ struct Train: ParsableCommand {
         modelOptions.apply(to: &configuration)
         if let steps { configuration.steps = steps }
         if let batchSize { configuration.batchSize = batchSize }
+        if let batching { configuration.batching = batching }
         if let learningRate { configuration.learningRate = learningRate }
         if let evalEvery { configuration.evaluationInterval = evalEvery }
         if let checkpointEvery { configuration.checkpointInterval = checkpointEvery }

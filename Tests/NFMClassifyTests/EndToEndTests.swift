@@ -134,21 +134,48 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(try ClassifySession.readConfiguration(root + "/fashion-run/config.json").trainingImages, 40)
     }
 
-    func testEvaluationSharesTheTrunkAmongAnImagesQuestionsWithoutChangingTheAnswers() {
-        var generator = SeededGenerator(seed: 3)
-        let model = SortOfClevrModel(widths: [4, 4, 4, 4], nfm: NFMConfiguration(heads: 2, keySize: 4, valueSize: 4), using: &generator)
-        // Make the NFM layers matter: non-zero gates.
-        model.update(parameters: Dictionary(uniqueKeysWithValues: (4..<8).map { ("conv.ad.gammas.\($0)", Tensor(0.5)) }))
+    func testSharingTheTrunkAmongAnImagesQuestionsDoesNotChangeTheAnswers() {
+        for pooling in HeadPooling.allCases {
+            var generator = SeededGenerator(seed: 3)
+            let model = SortOfClevrModel(
+                widths: [4, 4, 4, 4], nfm: NFMConfiguration(heads: 2, keySize: 4, valueSize: 4), headPooling: pooling, using: &generator)
+            // Make the NFM layers matter: non-zero gates.
+            model.update(parameters: Dictionary(uniqueKeysWithValues: (4..<8).map { ("conv.ad.gammas.\($0)", Tensor(0.5)) }))
+            model.eval()
+            let images = Tensor.randomUniform([2, 3, 75, 75], using: &generator)
+            let questions = Tensor.randomUniform([5, 11], using: &generator)
+            let rows = [0, 0, 1, 0, 1]
+            var unused = SeededGenerator(seed: 0)
+            let direct = model(images: images.indexSelect(alongAxis: 0, indices: rows), questions: questions, generator: &unused)
+            let shared = model.answer(
+                imageFeatures: model.imageFeatures(images).indexSelect(alongAxis: 0, indices: rows), questions: questions, generator: &unused)
+            XCTAssertEqual(direct.shape, [5, 10])
+            for (a, b) in zip(direct.scalars, shared.scalars) { XCTAssertEqual(a, b, accuracy: 1e-5, "\(pooling)") }
+        }
+    }
+
+    func testTheReferencePoolingAveragesPositionsAwayAndNoPoolingKeepsThem() {
+        // The reference's avg-pool 4 turns the trunk's 5×5 map into 1×1, and the resize repeats it.
+        var generator = SeededGenerator(seed: 4)
+        let model = SortOfClevrModel(widths: [4, 4, 4, 4], nfm: nil, headPooling: .reference, using: &generator)
         model.eval()
-        let images = Tensor.randomUniform([2, 3, 75, 75], using: &generator)
-        let questions = Tensor.randomUniform([5, 11], using: &generator)
-        let rows = [0, 0, 1, 0, 1]
-        var unused = SeededGenerator(seed: 0)
-        let direct = model(images: images.indexSelect(alongAxis: 0, indices: rows), questions: questions, generator: &unused)
-        let shared = model.answer(
-            imageFeatures: model.imageFeatures(images).indexSelect(alongAxis: 0, indices: rows), questions: questions, generator: &unused)
-        XCTAssertEqual(direct.shape, [5, 10])
-        for (a, b) in zip(direct.scalars, shared.scalars) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        let features = model.imageFeatures(Tensor.randomUniform([1, 3, 75, 75], using: &generator))
+        let perChannel = features.reshaped(to: [64, 25])
+        for channel in 0..<64 { XCTAssertEqual(Set((0..<25).map { perChannel[channel, $0] }).count, 1) }
+        var unpooled = SeededGenerator(seed: 4)
+        let positional = SortOfClevrModel(widths: [4, 4, 4, 4], nfm: nil, headPooling: .none, using: &unpooled)
+        positional.eval()
+        let kept = positional.imageFeatures(Tensor.randomUniform([1, 3, 75, 75], using: &unpooled)).reshaped(to: [64, 25])
+        XCTAssertGreaterThan(Set((0..<25).map { kept[0, $0] }).count, 1)
+        XCTAssertEqual(positional.stateDict().keys, model.stateDict().keys, "the same parameters either way")
+    }
+
+    func testQuestionBatchesAndTheReferencePoolingTrainToo() throws {
+        var configuration = tinySortOfCLEVR(steps: 2)
+        configuration.batching = .questions
+        configuration.headPooling = .reference
+        let results = try ClassifySession.train(configuration: configuration, runPath: root + "/questions", resume: false, log: { _ in })
+        XCTAssertEqual(results.map(\.outcome), [.completed(steps: 2), .completed(steps: 2)])
     }
 
     func testInvalidSettingsAreReportedByFlagName() {

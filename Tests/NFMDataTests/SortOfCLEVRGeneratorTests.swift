@@ -231,6 +231,21 @@ final class SortOfCLEVRGeneratorTests: XCTestCase {
         XCTAssertEqual(dataset.batch(indices: indices).images.scalars, scalars)
     }
 
+    func testImageBatchesHoldEachImageOnceWithAllItsQuestions() {
+        let dataset = SortOfCLEVR.generate(SortOfCLEVR.Configuration(seed: 5), split: .test, count: 4)
+        let batch = SortOfCLEVR.ImageQuestionSet(dataset).batch(indices: [3, 1])
+        XCTAssertEqual(batch.images.shape, [2, 3, 75, 75])
+        XCTAssertEqual(batch.questions.shape, [40, 11])
+        XCTAssertEqual(batch.imageRows, Array(repeating: 0, count: 20) + Array(repeating: 1, count: 20))
+        // The same questions, answers and images as the question batch of those images' question indices.
+        let byQuestion = dataset.batch(questionIndices: Array(60..<80) + Array(20..<40))
+        XCTAssertEqual(batch.questions.scalars, byQuestion.questions.scalars)
+        XCTAssertEqual(batch.answers, byQuestion.answers)
+        XCTAssertEqual(batch.kinds, byQuestion.kinds)
+        XCTAssertEqual(batch.colors, byQuestion.colors)
+        XCTAssertEqual(batch.images.indexSelect(alongAxis: 0, indices: batch.imageRows).scalars, byQuestion.images.scalars)
+    }
+
     func testAreaDownscalingAveragesAndPreservesTheMean() {
         let dataset = SortOfCLEVR.generate(SortOfCLEVR.Configuration(seed: 9), split: .train, count: 3)
         let full = dataset.images(imageIndices: [0, 1, 2])
