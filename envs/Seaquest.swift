@@ -192,9 +192,9 @@ public struct Seaquest: Game {
 
         reward += updateFriendlyBullets()
         updateDivers()
-        reward += updateEnemySubs()
+        reward += updateEnemies(subs: true)
         updateEnemyBullets()
-        reward += updateEnemyFish()
+        reward += updateEnemies(subs: false)
 
         if enemySpawnTimer > 0 { enemySpawnTimer -= 1 }
         if diverSpawnTimer > 0 { diverSpawnTimer -= 1 }
@@ -280,27 +280,33 @@ public struct Seaquest: Game {
         }
     }
 
-    /// Enemy subs: collide, move, get torpedoed, and shoot — even when removed this frame.
-    private mutating func updateEnemySubs() -> Int {
+    /// Enemy subs (`shoot` true) or fish: collide, move, get torpedoed; subs also shoot — even when
+    /// removed this frame.
+    private mutating func updateEnemies(subs shoot: Bool) -> Int {
+        // Work on the list out of `self` (an O(1) swap, no allocation) so that it can be changed
+        // while the bullets and the terminal flag are.
+        var enemies = ObjectList<Mover>(capacity: 0)
+        if shoot { swap(&enemies, &enemySubs) } else { swap(&enemies, &enemyFish) }
+        defer { if shoot { swap(&enemies, &enemySubs) } else { swap(&enemies, &enemyFish) } }
         var reward = 0
-        var index = enemySubs.count - 1
-        while index >= 0 && index < enemySubs.count {
-            let sub = enemySubs.handle(at: index)
+        var index = enemies.count - 1
+        while index >= 0 && index < enemies.count {
+            let enemy = enemies.handle(at: index)
             index -= 1
-            if isOnSubmarine(enemySubs[sub]) { isTerminal = true }
-            if enemySubs[sub].moveTimer == 0 {
-                enemySubs[sub].moveTimer = moveInterval
-                enemySubs[sub].column += enemySubs[sub].movesRight ? 1 : -1
-                let current = enemySubs[sub]
+            if isOnSubmarine(enemies[enemy]) { isTerminal = true }
+            if enemies[enemy].moveTimer == 0 {
+                enemies[enemy].moveTimer = moveInterval
+                enemies[enemy].column += enemies[enemy].movesRight ? 1 : -1
+                let current = enemies[enemy]
                 if current.column < 0 || current.column > 9 {
-                    enemySubs.remove(sub)
+                    enemies.remove(enemy)
                 } else if isOnSubmarine(current) {
                     isTerminal = true
                 } else {
                     for position in 0..<friendlyBullets.count {
                         let bullet = friendlyBullets.handle(at: position)
                         if friendlyBullets[bullet].column == current.column && friendlyBullets[bullet].row == current.row {
-                            enemySubs.remove(sub)
+                            enemies.remove(enemy)
                             friendlyBullets.remove(bullet)
                             reward += 1
                             break
@@ -308,16 +314,17 @@ public struct Seaquest: Game {
                     }
                 }
             } else {
-                enemySubs[sub].moveTimer -= 1
+                enemies[enemy].moveTimer -= 1
             }
+            guard shoot else { continue }
             // MinAtar keeps using `sub` after removing it: a sub removed above still fires. Its slot is not
             // reused before the next spawn, so reading and writing it here is safe.
-            if enemySubs[sub].shotTimer == 0 {
-                enemySubs[sub].shotTimer = Seaquest.enemyShotInterval
-                let shooter = enemySubs[sub]
+            if enemies[enemy].shotTimer == 0 {
+                enemies[enemy].shotTimer = Seaquest.enemyShotInterval
+                let shooter = enemies[enemy]
                 enemyBullets.append(Mover(column: shooter.column, row: shooter.row, movesRight: shooter.movesRight))
             } else {
-                enemySubs[sub].shotTimer -= 1
+                enemies[enemy].shotTimer -= 1
             }
         }
         return reward
@@ -338,40 +345,6 @@ public struct Seaquest: Game {
                 isTerminal = true
             }
         }
-    }
-
-    /// Fish: as enemy subs, without shooting.
-    private mutating func updateEnemyFish() -> Int {
-        var reward = 0
-        var index = enemyFish.count - 1
-        while index >= 0 && index < enemyFish.count {
-            let fish = enemyFish.handle(at: index)
-            index -= 1
-            if isOnSubmarine(enemyFish[fish]) { isTerminal = true }
-            if enemyFish[fish].moveTimer == 0 {
-                enemyFish[fish].moveTimer = moveInterval
-                enemyFish[fish].column += enemyFish[fish].movesRight ? 1 : -1
-                let current = enemyFish[fish]
-                if current.column < 0 || current.column > 9 {
-                    enemyFish.remove(fish)
-                } else if isOnSubmarine(current) {
-                    isTerminal = true
-                } else {
-                    for position in 0..<friendlyBullets.count {
-                        let bullet = friendlyBullets.handle(at: position)
-                        if friendlyBullets[bullet].column == current.column && friendlyBullets[bullet].row == current.row {
-                            enemyFish.remove(fish)
-                            friendlyBullets.remove(bullet)
-                            reward += 1
-                            break
-                        }
-                    }
-                }
-            } else {
-                enemyFish[fish].moveTimer -= 1
-            }
-        }
-        return reward
     }
 
     /// seaquest.py `_surface`: the bonus, the oxygen refill, the diver removal quirk and the ramp.

@@ -49,6 +49,14 @@ public enum ClassifyBatching: String, Codable, CaseIterable, Sendable {
     case images
 }
 
+/// The Fashion-MNIST network.
+public enum ClassifyArchitecture: String, Codable, CaseIterable, Sendable {
+    /// The Sort-of-CLEVR trunk on 28×28 images (stride-2 convolutions) and an MLP head.
+    case cnn
+    /// PreActResNet-18, NFM after every residual block (the paper's image-classification network).
+    case preActResNet18 = "preact-resnet18"
+}
+
 /// A named set of defaults.
 public enum ClassifyPreset: String, Codable, CaseIterable, Sendable {
     /// Sized to train both models in about 10 minutes on 2 CPU cores (reduced widths, data and steps).
@@ -86,7 +94,9 @@ public struct ClassifyConfiguration: Codable, Equatable, Sendable {
     public var topK: Int
     /// Passes of the NFM trunk over the image (the baseline always makes one).
     public var passes: Int
-    /// Channels of each convolution of the trunk.
+    /// Fashion-MNIST: the network (Sort-of-CLEVR always uses its CNN).
+    public var architecture: ClassifyArchitecture
+    /// Channels of each convolution of the trunk (PreActResNet-18: of its four stages).
     public var widths: [Int]
     /// Sort-of-CLEVR: how the trunk's 5×5 map reaches the head (`reference` pools positions away).
     public var headPooling: HeadPooling
@@ -106,7 +116,7 @@ public struct ClassifyConfiguration: Codable, Equatable, Sendable {
     public var checkpointInterval: Int
 
     enum CodingKeys: String, CodingKey {
-        case preset, dataset, model, heads, passes, widths, steps, seed, batching
+        case preset, dataset, model, heads, passes, widths, steps, seed, batching, architecture
         case dataDirectory = "data_dir"
         case heldOutColors = "heldout_colors"
         case trainingImages = "train_images"
@@ -138,6 +148,7 @@ public struct ClassifyConfiguration: Codable, Equatable, Sendable {
         try container.encode(valueSize, forKey: .valueSize)
         try container.encode(topK, forKey: .topK)
         try container.encode(passes, forKey: .passes)
+        try container.encode(architecture, forKey: .architecture)
         try container.encode(widths, forKey: .widths)
         try container.encode(headPooling, forKey: .headPooling)
         try container.encode(steps, forKey: .steps)
@@ -165,7 +176,7 @@ public struct ClassifyConfiguration: Codable, Equatable, Sendable {
         var configuration = ClassifyConfiguration(
             preset: preset, dataset: dataset, model: .both, dataDirectory: nil, heldOutColors: 2,
             trainingImages: 9_800, testImages: 2_000, outOfDistributionImages: 2_000,
-            heads: 4, keySize: 16, valueSize: 16, topK: 3, passes: 2, widths: [48, 96, 192, 384], headPooling: .reference,
+            heads: 4, keySize: 16, valueSize: 16, topK: 3, passes: 2, architecture: .cnn, widths: [48, 96, 192, 384], headPooling: .reference,
             steps: 459_300, batchSize: 64, batching: .questions, learningRate: 1e-4, seed: 1, evaluationInterval: 3_062,
             checkpointInterval: 3_062)
         switch (preset, dataset) {
@@ -184,10 +195,11 @@ public struct ClassifyConfiguration: Codable, Equatable, Sendable {
             configuration.evaluationInterval = 400
             configuration.checkpointInterval = 400
         case (.paper, .fashionMNIST):
-            // No Fashion-MNIST run in the paper: its recipe (Adam 1e-4, batch 64) on our small CNN at
-            // full width, 30 epochs of 937 batches.
+            // The paper's image-classification network, PreActResNet-18 with NFM after every block, with
+            // its recipe (Adam 1e-4, batch 64), 30 epochs of 937 batches.
             configuration.heldOutColors = 0
-            configuration.widths = [64, 128, 256]
+            configuration.architecture = .preActResNet18
+            configuration.widths = PreActResNet.resNet18Widths
             configuration.trainingImages = 60_000
             configuration.testImages = 10_000
             configuration.outOfDistributionImages = 0
@@ -239,9 +251,16 @@ public struct ClassifyConfiguration: Codable, Equatable, Sendable {
             // 75 → 38 → 19 → 10 → 5: the head's 4×4 average pool needs at least 4×4 features.
             require((1...4).contains(widths.count), "--widths: Sort-of-CLEVR takes 1 to 4 layers (the head pools 4×4), got \(widths.count)")
             require((0...6).contains(heldOutColors), "--heldout-colors must be 0...6, got \(heldOutColors)")
+            require(
+                headPooling == .reference || widths.count >= 4,
+                "--head-pooling none needs the trunk's 5×5 map, so 4 layers in --widths, got \(widths.count)")
+            require(architecture == .cnn, "--architecture applies to Fashion-MNIST only")
         case .fashionMNIST:
             // 28 → 14 → 7 → 4 → 2 → 1.
-            require((1...5).contains(widths.count), "--widths: Fashion-MNIST takes 1 to 5 layers, got \(widths.count)")
+            switch architecture {
+            case .cnn: require((1...5).contains(widths.count), "--widths: Fashion-MNIST takes 1 to 5 layers, got \(widths.count)")
+            case .preActResNet18: require(widths.count == 4, "--widths: PreActResNet-18 has 4 stages, got \(widths.count) widths")
+            }
             require(heldOutColors == 0, "--heldout-colors applies to Sort-of-CLEVR only")
         }
         require(trainingImages >= 1, "--train-images must be at least 1, got \(trainingImages)")

@@ -39,7 +39,7 @@ public enum Evaluator {
                 guard let model = model as? SortOfClevrModel else { preconditionFailure("Evaluator: Sort-of-CLEVR needs a SortOfClevrModel") }
                 return evaluate(model, test: test, outOfDistribution: outOfDistribution)
             case .fashionMNIST(_, let test):
-                guard let model = model as? FashionMNISTModel else { preconditionFailure("Evaluator: Fashion-MNIST needs a FashionMNISTModel") }
+                guard let model = model as? ImageClassifier else { preconditionFailure("Evaluator: Fashion-MNIST needs an image classifier") }
                 return evaluate(model, test: test)
             }
         }
@@ -50,7 +50,7 @@ public enum Evaluator {
     ) -> Evaluation {
         let splits = [AccuracyTable.inDistribution] + (outOfDistribution == nil ? [] : [AccuracyTable.outOfDistribution])
         var table = AccuracyTable.sortOfCLEVR(splits: splits)
-        var attention = AttentionAccumulator(layers: model.conv.layers, passes: model.conv.passes)
+        var attention = AttentionAccumulator(layers: model.slotsPerPass, passes: model.passCount)
         var lossSum = 0.0
         var generator = SeededGenerator(seed: 0)  // dropout is off in eval mode: never drawn from
         for (split, dataset) in ([test] + (outOfDistribution.map { [$0] } ?? [])).enumerated() {
@@ -60,7 +60,7 @@ public enum Evaluator {
                 start += imageIndices.count
                 let batch = dataset.batch(imageIndices: imageIndices)
                 let features = model.imageFeatures(batch.images)
-                if split == 0, let nfm = model.conv.nfm { attention.add(nfm.lastAttention) }
+                if split == 0, let nfm = model.nfmLayers { attention.add(nfm.lastAttention) }
                 let logProbabilities = model.answer(
                     imageFeatures: features.indexSelect(alongAxis: 0, indices: batch.imageRows), questions: batch.questions,
                     generator: &generator)
@@ -72,9 +72,9 @@ public enum Evaluator {
         return Evaluation(table: table, attention: attention.map(), loss: lossSum / Double(max(test.questionCount, 1)))
     }
 
-    static func evaluate(_ model: FashionMNISTModel, test: FashionMNIST) -> Evaluation {
+    static func evaluate(_ model: ImageClassifier, test: FashionMNIST) -> Evaluation {
         var table = AccuracyTable.fashionMNIST()
-        var attention = AttentionAccumulator(layers: model.conv.layers, passes: model.conv.passes)
+        var attention = AttentionAccumulator(layers: model.slotsPerPass, passes: model.passCount)
         var lossSum = 0.0
         var generator = SeededGenerator(seed: 0)  // dropout is off in eval mode: never drawn from
         var start = 0
@@ -83,7 +83,7 @@ public enum Evaluator {
             start += indices.count
             let batch = test.batch(indices: indices)
             let logProbabilities = model(batch.images, generator: &generator)
-            if let nfm = model.conv.nfm { attention.add(nfm.lastAttention) }
+            if let nfm = model.nfmLayers { attention.add(nfm.lastAttention) }
             table.record(split: 0, categories: batch.labels, predictions: predictions(logProbabilities), labels: batch.labels)
             lossSum += Double(nllLoss(logProbabilities, targets: batch.labels, reduction: .sum).item)
         }

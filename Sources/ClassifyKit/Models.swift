@@ -3,19 +3,44 @@ import NFMModels
 import NFMNN
 import NFMTensor
 
-/// A classifier that nfm-classify trains: a ``ConvolutionalTrunk`` (with or without NFM) and a head.
+/// A classifier that nfm-classify trains: passes over the image, with or without NFM, and a head.
 public protocol TrunkClassifier: Module {
-    /// The convolutional trunk, whose NFM layers (if any) record their attention.
-    var conv: ConvolutionalTrunk { get }
+    /// The NFM layers, whose reads record their attention, or nil for a baseline.
+    var nfmLayers: NeuralFunctionModules? { get }
+    /// Passes over the image.
+    var passCount: Int { get }
+    /// NFM slots (layers or blocks) per pass.
+    var slotsPerPass: Int { get }
 }
 
-extension SortOfClevrModel: TrunkClassifier {}
+/// A Fashion-MNIST classifier: log-probabilities [N, 10] for images [N, 1, 28, 28].
+public protocol ImageClassifier: TrunkClassifier {
+    func callAsFunction(_ images: Tensor, generator: inout SeededGenerator) -> Tensor
+}
+
+extension SortOfClevrModel: TrunkClassifier {
+    public var nfmLayers: NeuralFunctionModules? { conv.nfm }
+    public var passCount: Int { conv.passes }
+    public var slotsPerPass: Int { conv.layers }
+}
+
+/// PreActResNet-18 with or without NFM after every block (the paper-scale Fashion-MNIST model).
+extension PreActResNet: ImageClassifier {
+    public var nfmLayers: NeuralFunctionModules? { nfm }
+    public var passCount: Int { passes.count }
+    public var slotsPerPass: Int { blocksPerPass }
+
+    /// Log-probabilities [N, classes] (no dropout to draw for).
+    public func callAsFunction(_ images: Tensor, generator: inout SeededGenerator) -> Tensor {
+        logSoftmax(self(images), alongAxis: 1)
+    }
+}
 
 /// A small CNN for Fashion-MNIST, with or without NFM: the Sort-of-CLEVR trunk on one-channel
 /// 28×28 images (Conv3×3 stride 2 → ReLU → BatchNorm2d per layer, 28 → 14 → 7 → 4 with three
 /// layers), flattened, then `fc1` → ReLU and the Sort-of-CLEVR output head (`fcout`: fc2 → ReLU →
 /// dropout 0.5 → fc3 → log-softmax) over the 10 classes.
-public final class FashionMNISTModel: Module, TrunkClassifier {
+public final class FashionMNISTModel: Module, ImageClassifier {
     /// The convolutional trunk (key `conv`).
     public let conv: ConvolutionalTrunk
     /// Flattened features → hidden (key `fc1`).
@@ -40,6 +65,10 @@ public final class FashionMNISTModel: Module, TrunkClassifier {
         super.init()
     }
 
+    public var nfmLayers: NeuralFunctionModules? { conv.nfm }
+    public var passCount: Int { conv.passes }
+    public var slotsPerPass: Int { conv.layers }
+
     /// Log-probabilities [N, 10] for images [N, 1, 28, 28].
     public func callAsFunction(_ images: Tensor, generator: inout SeededGenerator) -> Tensor {
         var memory = NFMMemory()
@@ -58,6 +87,12 @@ public func makeClassifier(
         return SortOfClevrModel(
             widths: configuration.widths, passes: configuration.passes, nfm: nfm, headPooling: configuration.headPooling, using: &generator)
     case .fashionMNIST:
-        return FashionMNISTModel(widths: configuration.widths, passes: configuration.passes, nfm: nfm, using: &generator)
+        switch configuration.architecture {
+        case .cnn:
+            return FashionMNISTModel(widths: configuration.widths, passes: configuration.passes, nfm: nfm, using: &generator)
+        case .preActResNet18:
+            return PreActResNet(
+                inputChannels: 1, classes: 10, widths: configuration.widths, passes: configuration.passes, nfm: nfm, using: &generator)
+        }
     }
 }

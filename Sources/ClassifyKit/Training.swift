@@ -142,7 +142,7 @@ public enum ClassifyTraining {
                 }
             }
         case .fashionMNIST(let train, _):
-            guard let train, let model = model as? FashionMNISTModel else { preconditionFailure("makeStep: Fashion-MNIST needs its training set and model") }
+            guard let train, let model = model as? ImageClassifier else { preconditionFailure("makeStep: Fashion-MNIST needs its training set and an image classifier") }
             let loader = DataLoader(dataset: train, batchSize: configuration.batchSize, seed: seeds.batchOrder)
             return { step, generator in
                 let batch = loader.batch(step: step)

@@ -96,32 +96,18 @@ enum Pooling {
         _ g: Pool2dGeometry, countIncludePadding: Bool, input: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>
     ) {
-        let (inputHeight, inputWidth) = (g.inputHeight, g.inputWidth)
-        let (outputHeight, outputWidth) = (g.outputHeight, g.outputWidth)
-        let (kernelHeight, kernelWidth) = (g.kernelHeight, g.kernelWidth)
-        let (strideHeight, strideWidth) = (g.strideHeight, g.strideWidth)
-        let (paddingHeight, paddingWidth) = (g.paddingHeight, g.paddingWidth)
+        let inputWidth = g.inputWidth
         // Each plane reads and writes only its own slices, so sharing the pointers across threads is safe.
         nonisolated(unsafe) let input = input, output = output
         forEachPlane(g) { plane in
-            let source = input + plane * inputHeight * inputWidth
-            let destination = output + plane * outputHeight * outputWidth
-            for y in 0..<outputHeight {
-                let top = y * strideHeight - paddingHeight
-                let rowStart = max(top, 0)
-                let rowEnd = min(top + kernelHeight, inputHeight)
-                for x in 0..<outputWidth {
-                    let left = x * strideWidth - paddingWidth
-                    let columnStart = max(left, 0)
-                    let columnEnd = min(left + kernelWidth, inputWidth)
-                    var sum: Float = 0
-                    for row in rowStart..<rowEnd {
-                        for column in columnStart..<columnEnd { sum += source[row * inputWidth + column] }
-                    }
-                    let divisor = countIncludePadding
-                        ? kernelHeight * kernelWidth : (rowEnd - rowStart) * (columnEnd - columnStart)
-                    destination[y * outputWidth + x] = sum / Float(divisor)
+            let source = input + plane * g.inputHeight * inputWidth
+            let destination = output + plane * g.outputHeight * g.outputWidth
+            forEachAverageWindow(g, countIncludePadding: countIncludePadding) { position, rows, columns, divisor in
+                var sum: Float = 0
+                for row in rows {
+                    for column in columns { sum += source[row * inputWidth + column] }
                 }
+                destination[position] = sum / divisor
             }
         }
     }
@@ -132,32 +118,38 @@ enum Pooling {
         _ g: Pool2dGeometry, countIncludePadding: Bool, gradOutput: UnsafePointer<Float>,
         gradInput: UnsafeMutablePointer<Float>
     ) {
-        let (inputHeight, inputWidth) = (g.inputHeight, g.inputWidth)
-        let (outputHeight, outputWidth) = (g.outputHeight, g.outputWidth)
-        let (kernelHeight, kernelWidth) = (g.kernelHeight, g.kernelWidth)
-        let (strideHeight, strideWidth) = (g.strideHeight, g.strideWidth)
-        let (paddingHeight, paddingWidth) = (g.paddingHeight, g.paddingWidth)
+        let inputWidth = g.inputWidth
         // Each plane reads and writes only its own slices, so sharing the pointers across threads is safe.
         nonisolated(unsafe) let gradOutput = gradOutput, gradInput = gradInput
         forEachPlane(g) { plane in
-            let source = gradOutput + plane * outputHeight * outputWidth
-            let destination = gradInput + plane * inputHeight * inputWidth
-            destination.update(repeating: 0, count: inputHeight * inputWidth)
-            for y in 0..<outputHeight {
-                let top = y * strideHeight - paddingHeight
-                let rowStart = max(top, 0)
-                let rowEnd = min(top + kernelHeight, inputHeight)
-                for x in 0..<outputWidth {
-                    let left = x * strideWidth - paddingWidth
-                    let columnStart = max(left, 0)
-                    let columnEnd = min(left + kernelWidth, inputWidth)
-                    let divisor = countIncludePadding
-                        ? kernelHeight * kernelWidth : (rowEnd - rowStart) * (columnEnd - columnStart)
-                    let share = source[y * outputWidth + x] / Float(divisor)
-                    for row in rowStart..<rowEnd {
-                        for column in columnStart..<columnEnd { destination[row * inputWidth + column] += share }
-                    }
+            let source = gradOutput + plane * g.outputHeight * g.outputWidth
+            let destination = gradInput + plane * g.inputHeight * inputWidth
+            destination.update(repeating: 0, count: g.inputHeight * inputWidth)
+            forEachAverageWindow(g, countIncludePadding: countIncludePadding) { position, rows, columns, divisor in
+                let share = source[position] / divisor
+                for row in rows {
+                    for column in columns { destination[row * inputWidth + column] += share }
                 }
+            }
+        }
+    }
+
+    /// Calls `body` for each output position of a plane, in row-major order, with its offset in the
+    /// output plane, the in-bounds input rows and columns of its window, and the average's divisor
+    /// (kh·kw with padding counted, else the in-bounds count).
+    @inline(__always)
+    private static func forEachAverageWindow(
+        _ g: Pool2dGeometry, countIncludePadding: Bool,
+        _ body: (_ position: Int, _ rows: Range<Int>, _ columns: Range<Int>, _ divisor: Float) -> Void
+    ) {
+        for y in 0..<g.outputHeight {
+            let top = y * g.strideHeight - g.paddingHeight
+            let rows = max(top, 0)..<min(top + g.kernelHeight, g.inputHeight)
+            for x in 0..<g.outputWidth {
+                let left = x * g.strideWidth - g.paddingWidth
+                let columns = max(left, 0)..<min(left + g.kernelWidth, g.inputWidth)
+                let divisor = countIncludePadding ? g.kernelHeight * g.kernelWidth : rows.count * columns.count
+                body(y * g.outputWidth + x, rows, columns, Float(divisor))
             }
         }
     }

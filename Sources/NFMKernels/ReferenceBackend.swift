@@ -140,86 +140,44 @@ public struct ReferenceBackend: ComputeBackend {
                     }
                 }
             }
-            if let gradBias {
-                var sum = 0.0
-                for n in 0..<g.batch {
-                    for y in 0..<g.outputHeight {
-                        for x in 0..<g.outputWidth { sum += Double(gradOutput[layout.output(n, o, y, x)]) }
-                    }
-                }
-                gradBias[o] = Float(sum)
-            }
+        }
+        if let gradBias {
+            sumPerChannel(gradOutput, batch: g.batch, channels: g.outputChannels, spatial: g.outputHeight * g.outputWidth, into: gradBias)
         }
     }
 
     // MARK: Transposed convolution
+    //
+    // A transposed convolution is the adjoint of the convolution that maps its output back to its
+    // input (`ConvTranspose2dGeometry.adjointConvolution`, same weight buffer): its forward is that
+    // convolution's backward-data pass, its backward-data is that convolution's forward, and its
+    // weight gradient is that convolution's with input and output gradient swapped.
 
     /// input [N, Cin, H, W], weight [Cin, Cout, kh, kw], bias [Cout]? → output [N, Cout, Ho, Wo].
-    /// The adjoint of a convolution: each input element scatters input·weight[i, o] to output position
-    /// (y·s − p + ky, x·s − p + kx); positions that fall outside the output are dropped.
+    /// Each input element scatters input·weight[i, o] to output position (y·s − p + ky, x·s − p + kx);
+    /// positions that fall outside the output are dropped.
     public func convTranspose2dForward(
         _ g: ConvTranspose2dGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>
     ) {
-        let layout = TransposedConvolutionLayout(g)
+        conv2dBackwardData(g.adjointConvolution, gradOutput: input, weight: weight, gradInput: output)
+        guard let bias else { return }
+        let spatial = g.outputHeight * g.outputWidth
         for n in 0..<g.batch {
             for o in 0..<g.outputChannels {
-                for y in 0..<g.outputHeight {
-                    for x in 0..<g.outputWidth { output[layout.output(n, o, y, x)] = bias?[o] ?? 0 }
-                }
-            }
-        }
-        for n in 0..<g.batch {
-            for i in 0..<g.inputChannels {
-                for y in 0..<g.inputHeight {
-                    for x in 0..<g.inputWidth {
-                        let value = input[layout.input(n, i, y, x)]
-                        for o in 0..<g.outputChannels {
-                            for ky in 0..<g.kernelHeight {
-                                for kx in 0..<g.kernelWidth {
-                                    let outputY = y * g.strideHeight - g.paddingHeight + ky
-                                    let outputX = x * g.strideWidth - g.paddingWidth + kx
-                                    guard layout.outputContains(outputY, outputX) else { continue }
-                                    output[layout.output(n, o, outputY, outputX)] +=
-                                        value * weight[layout.weight(i, o, ky, kx)]
-                                }
-                            }
-                        }
-                    }
-                }
+                let plane = output + (n * g.outputChannels + o) * spatial
+                for index in 0..<spatial { plane[index] += bias[o] }
             }
         }
     }
 
-    /// gradOutput [N, Cout, Ho, Wo], weight [Cin, Cout, kh, kw] → gradInput [N, Cin, H, W].
-    /// gradInput[n, i, y, x] = Σ_{o, ky, kx} gradOutput[n, o, y·s − p + ky, x·s − p + kx] · weight[i, o, ky, kx]
+    /// gradOutput [N, Cout, Ho, Wo], weight [Cin, Cout, kh, kw] → gradInput [N, Cin, H, W]
     /// (a plain convolution of gradOutput).
     public func convTranspose2dBackwardData(
         _ g: ConvTranspose2dGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         gradInput: UnsafeMutablePointer<Float>
     ) {
-        let layout = TransposedConvolutionLayout(g)
-        for n in 0..<g.batch {
-            for i in 0..<g.inputChannels {
-                for y in 0..<g.inputHeight {
-                    for x in 0..<g.inputWidth {
-                        var sum = 0.0
-                        for o in 0..<g.outputChannels {
-                            for ky in 0..<g.kernelHeight {
-                                for kx in 0..<g.kernelWidth {
-                                    let outputY = y * g.strideHeight - g.paddingHeight + ky
-                                    let outputX = x * g.strideWidth - g.paddingWidth + kx
-                                    guard layout.outputContains(outputY, outputX) else { continue }
-                                    sum += Double(gradOutput[layout.output(n, o, outputY, outputX)])
-                                        * Double(weight[layout.weight(i, o, ky, kx)])
-                                }
-                            }
-                        }
-                        gradInput[layout.input(n, i, y, x)] = Float(sum)
-                    }
-                }
-            }
-        }
+        conv2dForward(g.adjointConvolution, input: gradOutput, weight: weight, bias: nil, output: gradInput)
     }
 
     /// input [N, Cin, H, W], gradOutput [N, Cout, Ho, Wo] → gradWeight [Cin, Cout, kh, kw], gradBias [Cout]?.
@@ -229,38 +187,21 @@ public struct ReferenceBackend: ComputeBackend {
         _ g: ConvTranspose2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
         gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?
     ) {
-        let layout = TransposedConvolutionLayout(g)
-        for i in 0..<g.inputChannels {
-            for o in 0..<g.outputChannels {
-                for ky in 0..<g.kernelHeight {
-                    for kx in 0..<g.kernelWidth {
-                        var sum = 0.0
-                        for n in 0..<g.batch {
-                            for y in 0..<g.inputHeight {
-                                for x in 0..<g.inputWidth {
-                                    let outputY = y * g.strideHeight - g.paddingHeight + ky
-                                    let outputX = x * g.strideWidth - g.paddingWidth + kx
-                                    guard layout.outputContains(outputY, outputX) else { continue }
-                                    sum += Double(input[layout.input(n, i, y, x)])
-                                        * Double(gradOutput[layout.output(n, o, outputY, outputX)])
-                                }
-                            }
-                        }
-                        gradWeight[layout.weight(i, o, ky, kx)] = Float(sum)
-                    }
-                }
-            }
-        }
+        conv2dBackwardWeights(g.adjointConvolution, input: gradOutput, gradOutput: input, gradWeight: gradWeight, gradBias: nil)
         if let gradBias {
-            for o in 0..<g.outputChannels {
-                var sum = 0.0
-                for n in 0..<g.batch {
-                    for y in 0..<g.outputHeight {
-                        for x in 0..<g.outputWidth { sum += Double(gradOutput[layout.output(n, o, y, x)]) }
-                    }
-                }
-                gradBias[o] = Float(sum)
+            sumPerChannel(gradOutput, batch: g.batch, channels: g.outputChannels, spatial: g.outputHeight * g.outputWidth, into: gradBias)
+        }
+    }
+
+    /// sums[c] = Σ_{n, s} values[n, c, s] (in Double), for bias gradients.
+    private func sumPerChannel(_ values: UnsafePointer<Float>, batch: Int, channels: Int, spatial: Int, into sums: UnsafeMutablePointer<Float>) {
+        for channel in 0..<channels {
+            var sum = 0.0
+            for n in 0..<batch {
+                let plane = values + (n * channels + channel) * spatial
+                for index in 0..<spatial { sum += Double(plane[index]) }
             }
+            sums[channel] = Float(sum)
         }
     }
 
@@ -458,22 +399,16 @@ private struct ConvolutionLayout {
     }
 }
 
-/// Flat offsets into the buffers of a transposed convolution.
-private struct TransposedConvolutionLayout {
-    let g: ConvTranspose2dGeometry
-    init(_ g: ConvTranspose2dGeometry) { self.g = g }
-    func outputContains(_ y: Int, _ x: Int) -> Bool { 0 <= y && y < g.outputHeight && 0 <= x && x < g.outputWidth }
-    /// input [N, Cin, H, W]
-    func input(_ n: Int, _ i: Int, _ y: Int, _ x: Int) -> Int {
-        ((n * g.inputChannels + i) * g.inputHeight + y) * g.inputWidth + x
-    }
-    /// output [N, Cout, Ho, Wo]
-    func output(_ n: Int, _ o: Int, _ y: Int, _ x: Int) -> Int {
-        ((n * g.outputChannels + o) * g.outputHeight + y) * g.outputWidth + x
-    }
-    /// weight [Cin, Cout, kh, kw] (PyTorch's ConvTranspose2d layout)
-    func weight(_ i: Int, _ o: Int, _ ky: Int, _ kx: Int) -> Int {
-        ((i * g.outputChannels + o) * g.kernelHeight + ky) * g.kernelWidth + kx
+extension ConvTranspose2dGeometry {
+    /// The convolution this transposed convolution is the adjoint of: from this one's output
+    /// [N, Cout, Ho, Wo] to its input [N, Cin, H, W], with the same kernel, stride and padding, whose
+    /// [Cout', Cin', kh, kw] weight is this one's [Cin, Cout, kh, kw] buffer. Its output size comes out
+    /// as H because the output padding is smaller than the stride.
+    var adjointConvolution: Conv2dGeometry {
+        Conv2dGeometry(
+            batch: batch, inputChannels: outputChannels, inputHeight: outputHeight, inputWidth: outputWidth,
+            outputChannels: inputChannels, kernelHeight: kernelHeight, kernelWidth: kernelWidth,
+            strideHeight: strideHeight, strideWidth: strideWidth, paddingHeight: paddingHeight, paddingWidth: paddingWidth)
     }
 }
 

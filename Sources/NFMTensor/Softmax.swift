@@ -5,22 +5,18 @@ import Foundation
 /// softmax along `axis` (numerically stable: the maximum is subtracted first).
 public func softmax(_ x: Tensor, alongAxis axis: Int = -1) -> Tensor {
     let axis = Tensor.normalize(axis: axis, rank: x.rank, op: "softmax")
-    let (outer, extent, inner) = x.layout(around: axis)
+    let lines = AxisLines(x, axis: axis)
     let result = Tensor.build(x.shape) { out in
         let input = x.storage.pointer
-        for o in 0..<outer {
-            for i in 0..<inner {
-                let base = o * extent * inner + i
-                var largest = -Float.infinity
-                for k in 0..<extent { largest = max(largest, input[base + k * inner]) }
-                var total: Float = 0
-                for k in 0..<extent {
-                    let e = Foundation.exp(input[base + k * inner] - largest)
-                    out[base + k * inner] = e
-                    total += e
-                }
-                for k in 0..<extent { out[base + k * inner] /= total }
+        lines.forEach { base, inner in
+            let largest = lines.maximum(input, base)
+            var total: Float = 0
+            for k in 0..<lines.extent {
+                let e = Foundation.exp(input[base + k * inner] - largest)
+                out[base + k * inner] = e
+                total += e
             }
+            for k in 0..<lines.extent { out[base + k * inner] /= total }
         }
     }
     let saved = result.detached()
@@ -28,13 +24,10 @@ public func softmax(_ x: Tensor, alongAxis axis: Int = -1) -> Tensor {
         // ∂x = y ⊙ (g − Σ g⊙y)
         Tensor.build(saved.shape) { out in
             let y = saved.storage.pointer, gp = g.storage.pointer
-            for o in 0..<outer {
-                for i in 0..<inner {
-                    let base = o * extent * inner + i
-                    var dot: Float = 0
-                    for k in 0..<extent { dot += gp[base + k * inner] * y[base + k * inner] }
-                    for k in 0..<extent { out[base + k * inner] = y[base + k * inner] * (gp[base + k * inner] - dot) }
-                }
+            lines.forEach { base, inner in
+                var dot: Float = 0
+                for k in 0..<lines.extent { dot += gp[base + k * inner] * y[base + k * inner] }
+                for k in 0..<lines.extent { out[base + k * inner] = y[base + k * inner] * (gp[base + k * inner] - dot) }
             }
         }
     }
@@ -43,19 +36,15 @@ public func softmax(_ x: Tensor, alongAxis axis: Int = -1) -> Tensor {
 /// log(softmax) along `axis`, computed as x − max − log Σ exp(x − max).
 public func logSoftmax(_ x: Tensor, alongAxis axis: Int = -1) -> Tensor {
     let axis = Tensor.normalize(axis: axis, rank: x.rank, op: "logSoftmax")
-    let (outer, extent, inner) = x.layout(around: axis)
+    let lines = AxisLines(x, axis: axis)
     let result = Tensor.build(x.shape) { out in
         let input = x.storage.pointer
-        for o in 0..<outer {
-            for i in 0..<inner {
-                let base = o * extent * inner + i
-                var largest = -Float.infinity
-                for k in 0..<extent { largest = max(largest, input[base + k * inner]) }
-                var total: Float = 0
-                for k in 0..<extent { total += Foundation.exp(input[base + k * inner] - largest) }
-                let logTotal = largest + Foundation.log(total)
-                for k in 0..<extent { out[base + k * inner] = input[base + k * inner] - logTotal }
-            }
+        lines.forEach { base, inner in
+            let largest = lines.maximum(input, base)
+            var total: Float = 0
+            for k in 0..<lines.extent { total += Foundation.exp(input[base + k * inner] - largest) }
+            let logTotal = largest + Foundation.log(total)
+            for k in 0..<lines.extent { out[base + k * inner] = input[base + k * inner] - logTotal }
         }
     }
     let saved = result.detached()
@@ -63,15 +52,36 @@ public func logSoftmax(_ x: Tensor, alongAxis axis: Int = -1) -> Tensor {
         // ∂x = g − softmax · Σ g
         Tensor.build(saved.shape) { out in
             let y = saved.storage.pointer, gp = g.storage.pointer
-            for o in 0..<outer {
-                for i in 0..<inner {
-                    let base = o * extent * inner + i
-                    var total: Float = 0
-                    for k in 0..<extent { total += gp[base + k * inner] }
-                    for k in 0..<extent { out[base + k * inner] = gp[base + k * inner] - Foundation.exp(y[base + k * inner]) * total }
-                }
+            lines.forEach { base, inner in
+                var total: Float = 0
+                for k in 0..<lines.extent { total += gp[base + k * inner] }
+                for k in 0..<lines.extent { out[base + k * inner] = gp[base + k * inner] - Foundation.exp(y[base + k * inner]) * total }
             }
         }
+    }
+}
+
+/// The lines of a tensor along one axis, seen as [outer, extent, inner]: line (o, i) starts at
+/// o·extent·inner + i and its k-th element is `inner`·k further on.
+private struct AxisLines {
+    let outer: Int, extent: Int, inner: Int
+
+    init(_ x: Tensor, axis: Int) { (outer, extent, inner) = x.layout(around: axis) }
+
+    /// Calls `body` with each line's start and stride.
+    @inline(__always)
+    func forEach(_ body: (_ base: Int, _ stride: Int) -> Void) {
+        for o in 0..<outer {
+            for i in 0..<inner { body(o * extent * inner + i, inner) }
+        }
+    }
+
+    /// The largest value of the line starting at `base`.
+    @inline(__always)
+    func maximum(_ values: UnsafePointer<Float>, _ base: Int) -> Float {
+        var largest = -Float.infinity
+        for k in 0..<extent { largest = max(largest, values[base + k * inner]) }
+        return largest
     }
 }
 

@@ -38,6 +38,7 @@ extension ClassifyModelChoice: ExpressibleByArgument {}
 extension ClassifyPreset: ExpressibleByArgument {}
 extension ClassifyBatching: ExpressibleByArgument {}
 extension HeadPooling: ExpressibleByArgument {}
+extension ClassifyArchitecture: ExpressibleByArgument {}
 
 /// A comma-separated list of channel counts, e.g. `48,96,192,384`.
 struct Widths: ExpressibleByArgument {
@@ -103,9 +104,12 @@ struct ModelOptions: ParsableArguments {
     var passes: Int?
 
     @Option(help: ArgumentHelp(
-        "Channels of the trunk's stride-2 convolutions, comma-separated. (default: Sort-of-CLEVR quick 24,48,96,192 / paper 48,96,192,384; Fashion-MNIST quick 32,64,128 / paper 64,128,256)",
+        "Channels of the trunk's stride-2 convolutions, comma-separated. (default: Sort-of-CLEVR quick 24,48,96,192 / paper 48,96,192,384; Fashion-MNIST quick 32,64,128 / paper 64,128,256,512, the ResNet-18 stages)",
         valueName: "w1,w2,..."))
     var widths: Widths?
+
+    @Option(help: "Fashion-MNIST network: cnn (the small CNN) or preact-resnet18 (NFM after every residual block). (default: quick cnn / paper preact-resnet18)")
+    var architecture: ClassifyArchitecture?
 
     @Option(help: "Sort-of-CLEVR: how the trunk's 5×5 map reaches the head: reference (avg-pool 4 then resize to 5×5, as the reference code; it averages positions away) or none (the map as it is). (default: quick none / paper reference)")
     var headPooling: HeadPooling?
@@ -118,6 +122,7 @@ struct ModelOptions: ParsableArguments {
         if let passes { configuration.passes = passes }
         if let widths { configuration.widths = widths.values }
         if let headPooling { configuration.headPooling = headPooling }
+        if let architecture { configuration.architecture = architecture }
     }
 }
 

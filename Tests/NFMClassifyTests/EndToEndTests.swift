@@ -134,6 +134,34 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(try ClassifySession.readConfiguration(root + "/fashion-run/config.json").trainingImages, 40)
     }
 
+    func testFashionMNISTTrainsPreActResNetsWithNFMAfterEveryBlock() throws {
+        let data = root + "/fashion"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        try writeFashionMNIST(to: data, training: 16, test: 8)
+        var configuration = ClassifyConfiguration.defaults(preset: .paper, dataset: .fashionMNIST)
+        XCTAssertEqual(configuration.architecture, .preActResNet18)
+        configuration.dataDirectory = data
+        configuration.trainingImages = 16
+        configuration.testImages = 8
+        configuration.widths = [2, 3, 4, 5]
+        configuration.heads = 1
+        configuration.keySize = 2
+        configuration.valueSize = 2
+        configuration.batchSize = 8
+        configuration.steps = 2
+        configuration.evaluationInterval = 0
+        configuration.checkpointInterval = 0
+        let results = try ClassifySession.train(configuration: configuration, runPath: root + "/resnet-run", resume: false, log: { _ in })
+        XCTAssertEqual(results.map(\.outcome), [.completed(steps: 2), .completed(steps: 2)])
+        let attention = try XCTUnwrap(results[1].evaluation?.attention)
+        XCTAssertEqual(attention.rows.map(\.slot), Array(8..<16), "the eight blocks of pass 2 read")
+        // The checkpoint holds PyTorch's PreActResNet names.
+        let keys = try StateDict.load(contentsOf: try Checkpoint.resolve(results[1].run.path) + "/model.safetensors").keys
+        for key in ["conv1.weight", "layer1.0.bn1.weight", "layer2.0.shortcut.0.weight", "pass2.layer4.1.conv2.weight", "linear.bias", "ad.gammas.15"] {
+            XCTAssertTrue(keys.contains(key), key)
+        }
+    }
+
     func testSharingTheTrunkAmongAnImagesQuestionsDoesNotChangeTheAnswers() {
         for pooling in HeadPooling.allCases {
             var generator = SeededGenerator(seed: 3)
@@ -189,6 +217,9 @@ final class EndToEndTests: XCTestCase {
         XCTAssertTrue(problems[0].hasPrefix("--top-k must be at least 1"))
         XCTAssertTrue(problems.contains { $0.hasPrefix("--widths: Sort-of-CLEVR takes 1 to 4 layers") })
         XCTAssertTrue(problems.contains { $0.hasPrefix("--heldout-colors must be 0...6") })
+        var unpooled = ClassifyConfiguration.defaults(preset: .quick, dataset: .sortOfCLEVR)
+        unpooled.widths = [8, 8, 8]
+        XCTAssertEqual(unpooled.problems(), ["--head-pooling none needs the trunk's 5×5 map, so 4 layers in --widths, got 3"])
         XCTAssertEqual(ClassifyConfiguration.defaults(preset: .paper, dataset: .sortOfCLEVR).problems(), [])
         XCTAssertEqual(ClassifyConfiguration.defaults(preset: .paper, dataset: .sortOfCLEVR).steps, 150 * (9_800 * 20 / 64))
     }

@@ -169,6 +169,70 @@ final class ModelParityTests: XCTestCase {
 
     func testBaselineMatchesPyTorch() throws { try checkParity("baseline") }
 
+    /// The configuration of a PreActResNet fixture (`scripts/reference/make_resnet_fixtures.py`).
+    struct ResNetConfiguration: Decodable {
+        var kind: String
+        var widths: [Int]
+        var blocks: [Int]
+        var classes: Int
+        var heads: Int?
+        var keySize: Int?
+        var valueSize: Int?
+        var topK: Int?
+    }
+
+    /// PreActResNet against its PyTorch reference: the same comparisons as `checkParity`.
+    func checkResNetParity(_ name: String) throws {
+        let expectedPath = try fixturePath("\(name).expected")
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let configuration = try decoder.decode(
+            ResNetConfiguration.self, from: Data(try XCTUnwrap(try StateDict.metadata(contentsOf: expectedPath)["config"]).utf8))
+        let expected = try StateDict.load(contentsOf: expectedPath)
+        var generator = SeededGenerator(seed: 0)
+        let nfm = configuration.kind == "nfm"
+            ? NFMConfiguration(heads: configuration.heads!, keySize: configuration.keySize!, valueSize: configuration.valueSize!, topK: configuration.topK!)
+            : nil
+        let model = PreActResNet(
+            inputChannels: 1, classes: configuration.classes, widths: configuration.widths, blocks: configuration.blocks, nfm: nfm,
+            using: &generator)
+        try model.load(contentsOf: try fixturePath("\(name).model"), strict: true)
+        let images = try float(expected, "input.images")
+        let labels = try float(expected, "input.labels").scalars.map { Int($0) }
+
+        var outputs = Worst()
+        model.eval()
+        compare(logSoftmax(model(images), alongAxis: 1), try float(expected, "eval.log_probs"), "eval.log_probs", into: &outputs)
+        model.train()
+        var trainLogProbabilities = Tensor(0)
+        let (loss, gradients) = valueAndGrad(model: model) { model in
+            trainLogProbabilities = logSoftmax(model(images), alongAxis: 1)
+            return nllLoss(trainLogProbabilities, targets: labels)
+        }
+        compare(trainLogProbabilities, try float(expected, "train.log_probs"), "train.log_probs", into: &outputs)
+        compare(loss, try float(expected, "train.loss"), "train.loss", into: &outputs)
+        var gradientWorst = Worst()
+        let expectedGradientKeys = expected.keys.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst("grad.".count)) }
+        XCTAssertEqual(Set(gradients.keys), Set(expectedGradientKeys), "\(name): parameters with a gradient differ")
+        for key in expectedGradientKeys {
+            guard let gradient = gradients[key] else { continue }
+            compare(gradient, try float(expected, "grad." + key), "grad." + key, into: &gradientWorst)
+        }
+        var bufferWorst = Worst()
+        for key in expected.keys where key.hasPrefix("after.") {
+            switch (model.stateDict()[String(key.dropFirst("after.".count))], expected[key]) {
+            case (.int64(let ours)?, .int64(let reference)?): XCTAssertEqual(ours, reference, key)
+            case (.float(let ours)?, .float(let reference)?): compare(ours, reference, key, into: &bufferWorst)
+            default: XCTFail("\(name): buffer \(key) missing or of another dtype")
+            }
+        }
+        print("\(name): outputs \(outputs); gradients (\(gradients.count)) \(gradientWorst); buffers \(bufferWorst)")
+    }
+
+    func testPreActResNetMatchesPyTorch() throws { try checkResNetParity("preact_baseline") }
+
+    func testTwoPassPreActResNetWithNFMAfterEveryBlockMatchesPyTorch() throws { try checkResNetParity("preact_nfm") }
+
     func testStrictLoadRejectsAPyTorchFileForAnotherModel() throws {
         var generator = SeededGenerator(seed: 0)
         // The NFM file holds the baseline's keys and more: strict loading refuses it and changes nothing.
