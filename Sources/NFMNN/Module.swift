@@ -85,12 +85,17 @@ open class Module {
 
     // MARK: Parameters
 
-    /// Every parameter (not buffers) with its dotted name, in torch's `named_parameters()` order.
+    /// Every parameter (not buffers) with its dotted name, in torch's `named_parameters()` order. A
+    /// parameter reachable under several names (a module used twice) is listed once, under the first,
+    /// as torch does; `stateDict()` keeps every name.
     public func namedParameters() -> [(name: String, tensor: Tensor)] {
-        allSlots().compactMap { key, slot in
-            guard slot.kind == .parameter, let tensor = slot.tensor else { return nil }
-            return (key, tensor)
-        }
+        uniqueParameterSlots().compactMap { key, slot in slot.tensor.map { (key, $0) } }
+    }
+
+    /// The parameter slots, each once, under the first name that reaches it.
+    private func uniqueParameterSlots() -> [(key: String, slot: TensorSlot)] {
+        var seen = Set<ObjectIdentifier>()
+        return allSlots().filter { $0.slot.kind == .parameter && seen.insert(ObjectIdentifier($0.slot)).inserted }
     }
 
     /// The number of scalar parameters.
@@ -115,7 +120,8 @@ open class Module {
     /// Calls `body` with each parameter's name and the parameter itself, uniquely held, so that an
     /// optimizer can update it in place without copying its storage.
     public func modifyParameters(_ body: (_ name: String, _ parameter: inout Tensor) -> Void) {
-        for (key, slot) in allSlots() where slot.kind == .parameter {
+        // Each parameter once: a module used twice must not be stepped twice.
+        for (key, slot) in uniqueParameterSlots() {
             slot.modify { body(key, &$0) }
         }
     }

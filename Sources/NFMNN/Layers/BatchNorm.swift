@@ -42,6 +42,11 @@ public class BatchNorm: Module, UnaryLayer {
             return batchNormInference(
                 x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance, epsilon: epsilon)
         }
+        // As torch: one value per channel has no batch statistics (its variance would be 0 and the
+        // output all β), which is always a mistake, such as a batch of one through a vector layer.
+        precondition(
+            x.shape[1] == 0 || x.scalarCount / x.shape[1] != 1,
+            "\(type(of: self)): expected more than 1 value per channel when training, got input of shape \(x.shape)")
         let (output, mean, variance) = batchNormTraining(x, weight: weight, bias: bias, epsilon: epsilon)
         let count = Float(x.scalarCount / x.shape[1])
         let unbiased = variance * (count / Swift.max(count - 1, 1))
