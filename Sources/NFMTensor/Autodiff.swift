@@ -134,7 +134,14 @@ public func gradients(of output: Tensor, withRespectTo inputs: [Tensor], seed: T
                     precondition(
                         inputGradient.shape == input.shape,
                         "gradients: pullback of '\(node.op)' returned shape \(inputGradient.shape) for an input of shape \(input.shape)")
-                    input.gradient = input.gradient.map { $0 + inputGradient } ?? inputGradient
+                    if var sum = input.gradient {
+                        // Drop the node's reference first, so that the sum can be updated in place.
+                        input.gradient = nil
+                        sum.accumulate(inputGradient)
+                        input.gradient = sum
+                    } else {
+                        input.gradient = inputGradient
+                    }
                 }
                 node.pullback = nil
                 node.inputs = []
@@ -159,4 +166,21 @@ public func valueWithGradient(
     precondition(value.scalarCount == 1, "valueWithGradient: the function must return a scalar, got shape \(value.shape)")
     let grads = gradients(of: value, withRespectTo: leaves)
     return (value.detached(), zip(grads, points).map { $0 ?? Tensor(zeros: $1.shape) })
+}
+
+extension Tensor {
+    /// self += other (same shape), in place when this tensor's storage is not shared, as PyTorch
+    /// accumulates `.grad`: a tensor read by several ops (an NFM slot's hidden state feeds its key,
+    /// value and query convolutions and the residual) then costs no new buffer per extra reader.
+    /// Not recorded on the tape (backward runs without gradient).
+    mutating func accumulate(_ other: Tensor) {
+        guard shape == other.shape, isKnownUniquelyReferenced(&storage) else {
+            self = self + other
+            return
+        }
+        let sum = storage.pointer, addend = other.storage.pointer
+        parallelRanges(scalarCount) { range in
+            for index in range { sum[index] += addend[index] }
+        }
+    }
 }

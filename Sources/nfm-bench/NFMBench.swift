@@ -119,7 +119,7 @@ extension NFMBench {
         func run() throws {
             let result = runModelBenchmark(
                 model: model, batch: batch, warmup: options.warmupIterations, iterations: options.timedIterations)
-            print(String(decoding: try JSONEncoder.compact.encode(result), as: UTF8.self))
+            try printJSONLine(result)
         }
     }
 
@@ -135,7 +135,7 @@ extension NFMBench {
         func run() throws {
             let result = runAttentionBenchmark(
                 batch: batch, warmup: options.warmupIterations, iterations: options.timedIterations)
-            print(String(decoding: try JSONEncoder.compact.encode(result), as: UTF8.self))
+            try printJSONLine(result)
         }
     }
 
@@ -153,7 +153,7 @@ extension NFMBench {
                 let result = try runEnvironmentBenchmark(
                     game: game, stepsPerIteration: steps, warmup: options.warmupIterations,
                     iterations: options.timedIterations)
-                print(String(decoding: try JSONEncoder.compact.encode(result), as: UTF8.self))
+                try printJSONLine(result)
             }
         }
     }
@@ -171,7 +171,7 @@ extension NFMBench {
         func run() throws {
             let result = try runDQNBenchmark(
                 framesPerIteration: frames, warmup: options.warmupIterations, iterations: options.timedIterations)
-            print(String(decoding: try JSONEncoder.compact.encode(result), as: UTF8.self))
+            try printJSONLine(result)
         }
     }
 
@@ -186,20 +186,18 @@ extension NFMBench {
 
         func run() throws {
             let result = runGemmBenchmark(size: size, warmup: options.warmupIterations, iterations: options.timedIterations)
-            print(String(decoding: try JSONEncoder.compact.encode(result), as: UTF8.self))
+            try printJSONLine(result)
         }
     }
 }
 
 extension ModelKind: ExpressibleByArgument {}
 
-extension JSONEncoder {
-    /// One-line JSON with sorted keys, for child-process output.
-    static var compact: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }
+/// Prints `value` as one line of JSON with sorted keys: the child-process output compare.py reads.
+func printJSONLine(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
 /// Runs `nfm-bench model` in a child process (this same executable) and decodes its JSON line, so

@@ -97,6 +97,43 @@ final class ModelParityTests: XCTestCase {
             hiddenSize: configuration.hiddenSize, dropout: 0, using: &generator)
     }
 
+    /// Compares one model's results with a fixture's: eval and train log-probabilities, the loss,
+    /// which parameters get a gradient and every gradient value, and every buffer after the
+    /// train-mode forward (running statistics, counters). Returns the worst differences, for the log.
+    func compareWithReference(
+        _ model: Module, name: String, expected: StateDict, evalLogProbabilities: Tensor, trainLogProbabilities: Tensor,
+        loss: Tensor, gradients: [String: Tensor]
+    ) throws -> String {
+        var outputs = Worst()
+        compare(evalLogProbabilities, try float(expected, "eval.log_probs"), "eval.log_probs", into: &outputs)
+        compare(trainLogProbabilities, try float(expected, "train.log_probs"), "train.log_probs", into: &outputs)
+        compare(loss, try float(expected, "train.loss"), "train.loss", into: &outputs)
+
+        // Gradients: the same parameters get one (torch leaves the rest None), and every value agrees.
+        var gradientWorst = Worst()
+        let expectedGradientKeys = expected.keys.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst("grad.".count)) }
+        XCTAssertEqual(Set(gradients.keys), Set(expectedGradientKeys), "\(name): parameters with a gradient differ")
+        for key in expectedGradientKeys {
+            guard let gradient = gradients[key] else { continue }
+            compare(gradient, try float(expected, "grad." + key), "grad." + key, into: &gradientWorst)
+        }
+
+        // Buffers after the train-mode forward.
+        var bufferWorst = Worst()
+        let parameterNames = Set(model.namedParameters().map(\.name))
+        let state = model.stateDict()
+        let bufferKeys = state.keys.filter { !parameterNames.contains($0) }
+        XCTAssertEqual(Set(bufferKeys.map { "after." + $0 }), Set(expected.keys.filter { $0.hasPrefix("after.") }), name)
+        for key in bufferKeys {
+            switch (state[key], expected["after." + key]) {
+            case (.int64(let ours)?, .int64(let reference)?): XCTAssertEqual(ours, reference, key)
+            case (.float(let ours)?, .float(let reference)?): compare(ours, reference, key, into: &bufferWorst)
+            default: XCTFail("\(name): buffer \(key) missing or of another dtype")
+            }
+        }
+        return "outputs \(outputs); gradients (\(gradients.count)) \(gradientWorst); buffers \(bufferWorst)"
+    }
+
     func checkParity(_ name: String) throws {
         // NFM_PARITY_REFERENCE_BACKEND=1 runs the model on the plain reference loops instead of oneDNN,
         // to tell a kernel's rounding from a model bug.
@@ -118,43 +155,19 @@ final class ModelParityTests: XCTestCase {
         let answers = try float(expected, "input.answers").scalars.map { Int($0) }
         var generator = SeededGenerator(seed: 1)
 
-        var outputs = Worst()
         model.eval()
-        compare(model(images: images, questions: questions, generator: &generator), try float(expected, "eval.log_probs"), "eval.log_probs", into: &outputs)
-
+        let evalLogProbabilities = model(images: images, questions: questions, generator: &generator)
         model.train()
         var trainLogProbabilities = Tensor(0)
         let (loss, gradients) = valueAndGrad(model: model) { model in
             trainLogProbabilities = model(images: images, questions: questions, generator: &generator)
             return nllLoss(trainLogProbabilities, targets: answers)
         }
-        compare(trainLogProbabilities, try float(expected, "train.log_probs"), "train.log_probs", into: &outputs)
-        compare(loss, try float(expected, "train.loss"), "train.loss", into: &outputs)
-
-        // Gradients: the same parameters get one (torch leaves the rest None), and every value agrees.
-        var gradientWorst = Worst()
-        let expectedGradientKeys = expected.keys.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst("grad.".count)) }
-        XCTAssertEqual(Set(gradients.keys), Set(expectedGradientKeys), "\(name): parameters with a gradient differ")
-        for key in expectedGradientKeys {
-            guard let gradient = gradients[key] else { continue }
-            compare(gradient, try float(expected, "grad." + key), "grad." + key, into: &gradientWorst)
-        }
-
-        // Buffers after the train-mode forward: running statistics and counters.
-        var bufferWorst = Worst()
-        let parameterNames = Set(model.namedParameters().map(\.name))
-        let state = model.stateDict()
-        let bufferKeys = state.keys.filter { !parameterNames.contains($0) }
-        XCTAssertEqual(Set(bufferKeys.map { "after." + $0 }), Set(expected.keys.filter { $0.hasPrefix("after.") }), name)
-        for key in bufferKeys {
-            switch (state[key], expected["after." + key]) {
-            case (.int64(let ours)?, .int64(let reference)?): XCTAssertEqual(ours, reference, key)
-            case (.float(let ours)?, .float(let reference)?): compare(ours, reference, key, into: &bufferWorst)
-            default: XCTFail("\(name): buffer \(key) missing or of another dtype")
-            }
-        }
+        let summary = try compareWithReference(
+            model, name: name, expected: expected, evalLogProbabilities: evalLogProbabilities,
+            trainLogProbabilities: trainLogProbabilities, loss: loss, gradients: gradients)
         let margins = configuration.margins.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.map { "\($0)" } ?? "-")" }
-        print("\(name) (margins: \(margins.joined(separator: ", "))): outputs \(outputs); gradients (\(gradients.count)) \(gradientWorst); buffers \(bufferWorst)")
+        print("\(name) (margins: \(margins.joined(separator: ", "))): \(summary)")
 
         if let directory = ProcessInfo.processInfo.environment["NFM_PARITY_EXPORT"] {
             try model.save(to: directory + "/\(name).swift.safetensors", metadata: ["format": "pt"])
@@ -200,33 +213,18 @@ final class ModelParityTests: XCTestCase {
         let images = try float(expected, "input.images")
         let labels = try float(expected, "input.labels").scalars.map { Int($0) }
 
-        var outputs = Worst()
         model.eval()
-        compare(logSoftmax(model(images), alongAxis: 1), try float(expected, "eval.log_probs"), "eval.log_probs", into: &outputs)
+        let evalLogProbabilities = logSoftmax(model(images), alongAxis: 1)
         model.train()
         var trainLogProbabilities = Tensor(0)
         let (loss, gradients) = valueAndGrad(model: model) { model in
             trainLogProbabilities = logSoftmax(model(images), alongAxis: 1)
             return nllLoss(trainLogProbabilities, targets: labels)
         }
-        compare(trainLogProbabilities, try float(expected, "train.log_probs"), "train.log_probs", into: &outputs)
-        compare(loss, try float(expected, "train.loss"), "train.loss", into: &outputs)
-        var gradientWorst = Worst()
-        let expectedGradientKeys = expected.keys.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst("grad.".count)) }
-        XCTAssertEqual(Set(gradients.keys), Set(expectedGradientKeys), "\(name): parameters with a gradient differ")
-        for key in expectedGradientKeys {
-            guard let gradient = gradients[key] else { continue }
-            compare(gradient, try float(expected, "grad." + key), "grad." + key, into: &gradientWorst)
-        }
-        var bufferWorst = Worst()
-        for key in expected.keys where key.hasPrefix("after.") {
-            switch (model.stateDict()[String(key.dropFirst("after.".count))], expected[key]) {
-            case (.int64(let ours)?, .int64(let reference)?): XCTAssertEqual(ours, reference, key)
-            case (.float(let ours)?, .float(let reference)?): compare(ours, reference, key, into: &bufferWorst)
-            default: XCTFail("\(name): buffer \(key) missing or of another dtype")
-            }
-        }
-        print("\(name): outputs \(outputs); gradients (\(gradients.count)) \(gradientWorst); buffers \(bufferWorst)")
+        let summary = try compareWithReference(
+            model, name: name, expected: expected, evalLogProbabilities: evalLogProbabilities,
+            trainLogProbabilities: trainLogProbabilities, loss: loss, gradients: gradients)
+        print("\(name): \(summary)")
     }
 
     func testPreActResNetMatchesPyTorch() throws { try checkResNetParity("preact_baseline") }

@@ -107,27 +107,6 @@ def build(configuration):
     return PreActResNet(c["widths"], c["blocks"], nfm)
 
 
-def perturb(model, generator, sharpness):
-    def uniform(shape, low, high):
-        return torch.rand(shape, generator=generator) * (high - low) + low
-
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                c = module.num_features
-                module.weight.copy_(uniform(c, 0.6, 1.4))
-                module.bias.copy_(uniform(c, -0.2, 0.2))
-                module.running_mean.copy_(uniform(c, -0.3, 0.3))
-                module.running_var.copy_(uniform(c, 0.5, 1.5))
-                module.num_batches_tracked.fill_(7)
-        ad = getattr(model, "ad", None)
-        if ad is not None:
-            for s, gamma in enumerate(ad.gammas):
-                gamma.fill_((0.5 + 0.1 * (s % 4)) * (1 if s % 2 == 0 else -1))
-            for layer in list(ad.query_layers) + list(ad.key_layers):
-                layer.weight.mul_(sharpness)
-
-
 def results(model, images, labels):
     model = copy.deepcopy(model).double()
     images = images.double()
@@ -156,7 +135,7 @@ def make(name, configuration):
         torch.manual_seed(seed)
         model = build(configuration)
         generator = torch.Generator().manual_seed(seed)
-        perturb(model, generator, configuration.get("sharpness", 1))
+        make_model_fixtures.perturb(model, generator, configuration.get("sharpness", 1))
         images = torch.rand(BATCH, 1, SIZE, SIZE, generator=generator)
         labels = torch.randint(CLASSES, (BATCH,), generator=generator)
         eval_log_probs, train_log_probs, loss, gradients, buffers, margins = results(model, images, labels)
