@@ -276,3 +276,36 @@ public struct ClassifyConfiguration: Codable, Equatable, Sendable {
         return problems
     }
 }
+
+extension ClassifyConfiguration {
+    /// Decodes config.json. Keys added after the first release (`batching`, `head_pooling`,
+    /// `architecture`) default to what runs did before them (question batches, the reference's
+    /// pooling, the small CNN), so that older run directories still resume and evaluate.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            preset: try container.decode(ClassifyPreset.self, forKey: .preset),
+            dataset: try container.decode(ClassifyDataset.self, forKey: .dataset),
+            model: try container.decode(ClassifyModelChoice.self, forKey: .model),
+            dataDirectory: try container.decodeIfPresent(String.self, forKey: .dataDirectory),
+            heldOutColors: try container.decode(Int.self, forKey: .heldOutColors),
+            trainingImages: try container.decode(Int.self, forKey: .trainingImages),
+            testImages: try container.decode(Int.self, forKey: .testImages),
+            outOfDistributionImages: try container.decode(Int.self, forKey: .outOfDistributionImages),
+            heads: try container.decode(Int.self, forKey: .heads),
+            keySize: try container.decode(Int.self, forKey: .keySize),
+            valueSize: try container.decode(Int.self, forKey: .valueSize),
+            topK: try container.decode(Int.self, forKey: .topK),
+            passes: try container.decode(Int.self, forKey: .passes),
+            architecture: try container.decodeIfPresent(ClassifyArchitecture.self, forKey: .architecture) ?? .cnn,
+            widths: try container.decode([Int].self, forKey: .widths),
+            headPooling: try container.decodeIfPresent(HeadPooling.self, forKey: .headPooling) ?? .reference,
+            steps: try container.decode(Int.self, forKey: .steps),
+            batchSize: try container.decode(Int.self, forKey: .batchSize),
+            batching: try container.decodeIfPresent(ClassifyBatching.self, forKey: .batching) ?? .questions,
+            learningRate: try container.decode(Double.self, forKey: .learningRate),
+            seed: try container.decode(UInt64.self, forKey: .seed),
+            evaluationInterval: try container.decode(Int.self, forKey: .evaluationInterval),
+            checkpointInterval: try container.decode(Int.self, forKey: .checkpointInterval))
+    }
+}

@@ -206,6 +206,15 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(results.map(\.outcome), [.completed(steps: 2), .completed(steps: 2)])
     }
 
+    func testAConfigWrittenBeforeTheNewerKeysStillDecodes() throws {
+        let current = ClassifyConfiguration.defaults(preset: .paper, dataset: .sortOfCLEVR)
+        var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: JSONEncoder().encode(current)) as? [String: Any])
+        for key in ["batching", "head_pooling", "architecture"] { XCTAssertNotNil(object.removeValue(forKey: key), key) }
+        let decoded = try JSONDecoder().decode(ClassifyConfiguration.self, from: JSONSerialization.data(withJSONObject: object))
+        XCTAssertEqual(decoded, current, "older runs batched questions, pooled as the reference and used the small CNN")
+        XCTAssertEqual(try JSONDecoder().decode(ClassifyConfiguration.self, from: JSONEncoder().encode(current)), current)
+    }
+
     func testInvalidSettingsAreReportedByFlagName() {
         var configuration = ClassifyConfiguration.defaults(preset: .quick, dataset: .sortOfCLEVR)
         XCTAssertEqual(configuration.problems(), [])
