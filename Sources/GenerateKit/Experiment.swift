@@ -20,6 +20,8 @@ public struct ExperimentResult: Codable, Sendable {
     public var otherParameters: Int
     /// Steps completed.
     public var steps: Int
+    /// Training steps run in this invocation (fewer than `steps` after a resume).
+    public var sessionSteps: Int
     /// Seconds spent in training steps in this invocation (not evaluation or pictures).
     public var trainingSeconds: Double
     /// Median seconds per training step in this invocation.
@@ -367,7 +369,7 @@ public final class Experiment {
         let result = ExperimentResult(
             configuration: configuration, decoderParameters: decoderParameters, nfmDecoderParameters: counts.nfm,
             baselineDecoderParameters: counts.baseline, otherParameters: otherParameters, steps: steps,
-            trainingSeconds: stepSeconds.reduce(0, +), medianStepSeconds: sorted.isEmpty ? 0 : sorted[sorted.count / 2],
+            sessionSteps: stepSeconds.count, trainingSeconds: stepSeconds.reduce(0, +), medianStepSeconds: sorted.isEmpty ? 0 : sorted[sorted.count / 2],
             evaluationSeconds: evaluationSeconds, frechetDistance: metrics["eval/fd"] ?? .nan, frechetDistanceFloor: quality.floor,
             frechetSamples: quality.samples, classifierAccuracy: quality.record.testAccuracy,
             classifierAccuracyMeaning: quality.record.accuracyMeaning, classifierCheckpoint: quality.record.checkpoint,

@@ -187,7 +187,7 @@ struct Train: ParsableCommand {
         lines.append(
             String(
                 format: "  time: %.1f min training (%d steps this session, median %.3f s/step), %.1f min final evaluation",
-                result.trainingSeconds / 60, configuration.steps, result.medianStepSeconds, result.evaluationSeconds / 60))
+                result.trainingSeconds / 60, result.sessionSteps, result.medianStepSeconds, result.evaluationSeconds / 60))
         lines.append("  pictures: \(result.samplesDirectory)/ (samples.png, progress.png\(configuration.model == .vae ? ", reconstructions.png, interpolations.png" : ""))")
         return lines.joined(separator: "\n")
     }
