@@ -1,6 +1,7 @@
 // The settings of one nfm-classify run: every flag, resolved against a preset, and written to the
 // run's config.json so that `eval` and `--resume` can rebuild the same model and data.
 
+import NFMLayers
 import NFMModels
 
 /// The data set a run trains on.

@@ -169,8 +169,7 @@ public final class ConvolutionalDecoder: Module {
         self.nfm = configuration.nfm.map { settings in
             NeuralFunctionModules(
                 slotChannels: Array(repeating: configuration.stageWidths, count: configuration.passes).flatMap { $0 },
-                heads: settings.heads, keySize: settings.keySize, valueSize: settings.valueSize, topK: settings.topK,
-                using: &generator)
+                configuration: settings, using: &generator)
         }
         self.head = UpsamplingBlock(configuration.stageWidths.last!, configuration.widths.last!, using: &generator)
         self.output = Conv2d(configuration.widths.last!, configuration.outputChannels, kernelSize: 3, padding: 1, using: &generator)

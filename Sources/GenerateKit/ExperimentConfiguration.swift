@@ -1,4 +1,5 @@
 import Foundation
+import NFMLayers
 import NFMModels
 
 /// Which generative model to train.

@@ -42,9 +42,7 @@ public final class ConvolutionalTrunk: Module {
         self.norms = norms
         self.nfm = configuration.map { configuration in
             NeuralFunctionModules(
-                slotChannels: Array(repeating: widths, count: passes).flatMap { $0 }, heads: configuration.heads,
-                keySize: configuration.keySize, valueSize: configuration.valueSize, topK: configuration.topK,
-                using: &generator)
+                slotChannels: Array(repeating: widths, count: passes).flatMap { $0 }, configuration: configuration, using: &generator)
         }
         super.init()
     }
@@ -83,25 +81,5 @@ public final class ConvolutionalTrunk: Module {
             }
         }
         return x
-    }
-}
-
-/// The NFM hyperparameters of a model (DESIGN.md §2; reference: 4 heads, dk = dv = 16, k = 3).
-public struct NFMConfiguration: Sendable, Codable, Equatable {
-    /// Attention heads.
-    public var heads: Int
-    /// Key and query size per head.
-    public var keySize: Int
-    /// Value size per head.
-    public var valueSize: Int
-    /// Entries kept by top-k sparsity.
-    public var topK: Int
-
-    /// A configuration; the defaults are the reference Sort-of-CLEVR model's.
-    public init(heads: Int = 4, keySize: Int = 16, valueSize: Int = 16, topK: Int = 3) {
-        self.heads = heads
-        self.keySize = keySize
-        self.valueSize = valueSize
-        self.topK = topK
     }
 }

@@ -115,8 +115,7 @@ public final class PreActResNet: Module {
         let slotChannels = zip(widths, blocks).flatMap { width, count in Array(repeating: width, count: count) }
         nfm = configuration.map { settings in
             NeuralFunctionModules(
-                slotChannels: Array(repeating: slotChannels, count: passCount).flatMap { $0 }, heads: settings.heads,
-                keySize: settings.keySize, valueSize: settings.valueSize, topK: settings.topK, using: &generator)
+                slotChannels: Array(repeating: slotChannels, count: passCount).flatMap { $0 }, configuration: settings, using: &generator)
         }
         super.init()
     }

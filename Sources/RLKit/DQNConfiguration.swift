@@ -1,6 +1,8 @@
 // Every setting of a DQN run, saved as the run's config.json so that `--resume` and `eval` rebuild
 // exactly the same agent.
 
+import NFMLayers
+
 /// The settings of a DQN run. The defaults are MinAtar's DQN (Young & Tian 2019, examples/dqn.py)
 /// except the frame budget, which the program sizes to about ten minutes on two cores;
 /// `minatarPreset()` restores MinAtar's 5 million frames.
@@ -14,7 +16,7 @@ public struct DQNConfiguration: Sendable, Codable, Equatable {
     /// The encoder in front of the 128-unit head.
     public var encoder: EncoderKind
     /// NFM settings, used when `encoder` is `.nfm`.
-    public var nfm: NFMEncoderConfiguration
+    public var nfm: NFMConfiguration
     /// Replay capacity in transitions (REPLAY_BUFFER_SIZE).
     public var replayCapacity: Int
     /// Transitions per update (BATCH_SIZE).
@@ -59,7 +61,7 @@ public struct DQNConfiguration: Sendable, Codable, Equatable {
         self.frames = frames
         self.seed = seed
         self.encoder = encoder
-        nfm = NFMEncoderConfiguration()
+        nfm = .minAtarEncoder
         replayCapacity = 100_000
         batchSize = 32
         exploration = EpsilonSchedule()

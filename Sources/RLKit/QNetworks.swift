@@ -62,26 +62,11 @@ public final class BaselineQNetwork: Module, QNetwork {
     }
 }
 
-/// NFM settings of the encoder (DESIGN.md §2); the defaults are scaled down from the Sort-of-CLEVR
-/// model's 4 heads × 16 to suit 16-channel slots, so that the whole network stays comparable in size
-/// with the baseline (see `NFMQNetwork`).
-public struct NFMEncoderConfiguration: Sendable, Codable, Equatable {
-    /// Attention heads.
-    public var heads: Int
-    /// Key and query size per head, d_k.
-    public var keySize: Int
-    /// Value size per head, d_v.
-    public var valueSize: Int
-    /// Memory entries each read keeps (top-k sparsity; the reference ran with 3).
-    public var topK: Int
-
-    /// A configuration; the defaults are 2 heads, d_k = d_v = 8, k = 3.
-    public init(heads: Int = 2, keySize: Int = 8, valueSize: Int = 8, topK: Int = 3) {
-        self.heads = heads
-        self.keySize = keySize
-        self.valueSize = valueSize
-        self.topK = topK
-    }
+extension NFMConfiguration {
+    /// The NFM encoder's defaults (DESIGN.md §2): 2 heads, d_k = d_v = 8, k = 3, scaled down from the
+    /// Sort-of-CLEVR model's 4 heads × 16 to suit 16-channel slots, so that the whole network stays
+    /// comparable in size with the baseline (see `NFMQNetwork`).
+    public static let minAtarEncoder = NFMConfiguration(heads: 2, keySize: 8, valueSize: 8, topK: 3)
 }
 
 /// The two-pass NFM Q-network: MinAtar's trunk made two layers deep and run twice, with NFM
@@ -121,7 +106,7 @@ public final class NFMQNetwork: Module, QNetwork {
 
     /// The network for `inputChannels`-channel observations and `actionCount` actions.
     public init(
-        inputChannels: Int, actionCount: Int, configuration: NFMEncoderConfiguration = NFMEncoderConfiguration(),
+        inputChannels: Int, actionCount: Int, configuration: NFMConfiguration = .minAtarEncoder,
         using generator: inout SeededGenerator
     ) {
         var convolutions: [[Conv2d]] = []
@@ -133,9 +118,7 @@ public final class NFMQNetwork: Module, QNetwork {
         }
         self.convolutions = convolutions
         let nfm = NeuralFunctionModules(
-            slotChannels: Array(repeating: 16, count: 2 * Self.passes), heads: configuration.heads,
-            keySize: configuration.keySize, valueSize: configuration.valueSize, topK: configuration.topK,
-            using: &generator)
+            slotChannels: Array(repeating: 16, count: 2 * Self.passes), configuration: configuration, using: &generator)
         self.nfm = nfm
         hidden = Linear(16 * 8 * 8, 128, using: &generator)
         output = Linear(128, actionCount, using: &generator)
@@ -206,7 +189,7 @@ public final class NFMQNetwork: Module, QNetwork {
 
 /// Builds the Q-network for an encoder.
 public func makeQNetwork(
-    _ encoder: EncoderKind, inputChannels: Int, actionCount: Int, nfm: NFMEncoderConfiguration,
+    _ encoder: EncoderKind, inputChannels: Int, actionCount: Int, nfm: NFMConfiguration,
     using generator: inout SeededGenerator
 ) -> any QNetwork {
     switch encoder {

@@ -1,4 +1,5 @@
 import Foundation
+import NFMLayers
 import NFMModels
 import NFMNN
 import NFMOptimizers

@@ -1,5 +1,6 @@
 import Foundation
 import GenerateKit
+import NFMLayers
 import NFMModels
 import NFMNN
 import NFMTensor

@@ -1,6 +1,7 @@
 import ClassifyKit
 import Foundation
 import NFMData
+import NFMLayers
 import NFMLog
 import NFMModels
 import NFMNN

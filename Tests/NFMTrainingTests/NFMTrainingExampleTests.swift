@@ -1,4 +1,5 @@
 import Foundation
+import NFMLayers
 import NFMLog
 import NFMModels
 import NFMNN
