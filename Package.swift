@@ -34,6 +34,9 @@ let package = Package(
         .target(name: "NFMModels", dependencies: ["NFMLayers"]),
         // The trainer: checkpoints, resume, NaN stop, Ctrl-C, progress and metrics around a program's step.
         .target(name: "NFMTraining", dependencies: ["NFMNN", "NFMOptimizers", "NFMLog", "NFMIO"]),
+        // Comparisons over seeds: one run per seed and model (child processes), the summary with
+        // confidence intervals and paired differences, band plots. Shared by the three programs.
+        .target(name: "NFMExperiments", dependencies: ["NFMTraining", "NFMLog", "NFMIO"]),
         // MinAtar-faithful gridworld games; no dependencies.
         .target(name: "Envs", path: "envs", exclude: ["README.md"]),
         // Sort-of-CLEVR generation, IDX (Fashion-MNIST) parsing and deterministic batching.
@@ -46,7 +49,7 @@ let package = Package(
         // Programs: each a thin @main folder with its flags and its own models.
         .executableTarget(
             name: "nfm-rl",
-            dependencies: ["RLKit", "NFMTraining", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["RLKit", "NFMTraining", "NFMExperiments", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // nfm-generate's models, losses, metrics and training runs (a library, so that tests can reach them).
         .target(
             name: "GenerateKit",
@@ -54,13 +57,13 @@ let package = Package(
         // A VAE and a GAN with NFM, writing PNG samples, scored against a capacity-matched baseline.
         .executableTarget(
             name: "nfm-generate",
-            dependencies: ["GenerateKit", "NFMData", "NFMLog", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["GenerateKit", "NFMData", "NFMLog", "NFMExperiments", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // nfm-classify's models, training, evaluation, accuracy tables and attention maps (testable; the program is its flags).
         .target(name: "ClassifyKit", dependencies: ["NFMModels", "NFMData", "NFMTraining", "NFMLog", "NFMIO", "NFMTensor", "NFMNN"]),
         .executableTarget(
             name: "nfm-classify",
             dependencies: [
-                "ClassifyKit", "NFMModels", "NFMData", "NFMTraining",
+                "ClassifyKit", "NFMModels", "NFMData", "NFMTraining", "NFMExperiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Speed and memory benchmarks (issue 7); scripts/bench/compare.sh runs it beside PyTorch.
@@ -76,6 +79,7 @@ let package = Package(
         .testTarget(name: "NFMNNTests", dependencies: ["NFMNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NFMIOTests", dependencies: ["NFMIO"]),
         .testTarget(name: "NFMLogTests", dependencies: ["NFMLog"]),
+        .testTarget(name: "NFMExperimentsTests", dependencies: ["NFMExperiments"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NFMOptimizersTests", dependencies: ["NFMOptimizers"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NFMTrainingTests", dependencies: ["NFMTraining", "NFMModels"]),
         .testTarget(name: "NFMLayersTests", dependencies: ["NFMModels"], resources: [.copy("Fixtures")]),

@@ -125,6 +125,22 @@ public struct AccuracyTable: Equatable, Sendable {
         return metrics
     }
 
+    /// The accuracy of every non-empty category of every split: `eval/by_type/shape_accuracy`,
+    /// `ood/by_type/count_accuracy`, … (Fashion-MNIST: `eval/by_class/Coat_accuracy`, …), with any
+    /// character other than a letter, digit, '-' or '_' in a category name written as '_'.
+    public func categoryMetrics() -> [String: Double] {
+        let kind = splits.count > 1 || categoryTypes.contains { !$0.isEmpty } ? "by_type" : "by_class"
+        var metrics: [String: Double] = [:]
+        for split in splits.indices {
+            for (index, category) in categories.enumerated() {
+                guard let accuracy = cell(split: split, members: [index]).accuracy else { continue }
+                let name = String(category.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+                metrics["\(splits[split].metricPrefix)/\(kind)/\(name)_accuracy"] = accuracy
+            }
+        }
+        return metrics
+    }
+
     /// The summary accuracies of every split.
     public func metrics() -> [String: Double] {
         splits.indices.reduce(into: [:]) { result, split in result.merge(metrics(split: split)) { first, _ in first } }

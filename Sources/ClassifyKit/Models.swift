@@ -13,6 +13,15 @@ public protocol TrunkClassifier: Module {
     var slotsPerPass: Int { get }
 }
 
+extension TrunkClassifier {
+    /// Parameters that get gradients: all but the query layers, out blocks and gates of the first
+    /// pass's NFM slots, which only write (the total, ``Module/parameterCount``, counts them, as the
+    /// reference's state dict holds them).
+    public var trainedParameterCount: Int {
+        parameterCount - (nfmLayers?.readParameterCount(slots: 0..<slotsPerPass) ?? 0)
+    }
+}
+
 /// A Fashion-MNIST classifier: log-probabilities [N, 10] for images [N, 1, 28, 28].
 public protocol ImageClassifier: TrunkClassifier {
     func callAsFunction(_ images: Tensor, generator: inout SeededGenerator) -> Tensor

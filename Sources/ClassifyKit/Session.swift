@@ -132,12 +132,6 @@ public enum ClassifySession {
     }
 }
 
-/// Writes a line to standard output at once (unbuffered), so that it interleaves in order with the
-/// progress lines on standard error even when both go to one file.
-public func consoleLog(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
-}
-
 /// A run directory path as RunDirectory's (root, name): `runs/x` → ("runs", "x"), `x` → ("", "x"),
 /// `/tmp/x/` → ("/tmp", "x").
 public func splitRunPath(_ path: String) -> (root: String, name: String) {
@@ -187,6 +181,7 @@ public struct Comparison {
         }
         rows.append(("eval/loss", blank + results.map { $0.evaluation.map { String(format: "%.4f", $0.loss) } ?? "-" }))
         rows.append(("parameters", blank + results.map { groupedThousands($0.parameterCount) }))
+        rows.append(("parameters trained", blank + results.map { groupedThousands($0.trainedParameterCount) }))
         rows.append(("ms per step (median)", blank + results.map { $0.stepMilliseconds.map { String(format: "%.0f", $0) } ?? "-" }))
         rows.append(("time (train + eval)", blank + results.map { ProgressBar.formatDuration($0.seconds) }))
         return rows
@@ -220,6 +215,7 @@ public struct Comparison {
             text += ([name] + priorValue + results.map { $0.evaluation?.metrics[name].map { String($0) } ?? "" }).joined(separator: ",") + "\n"
         }
         text += (["parameters"] + blank + results.map { String($0.parameterCount) }).joined(separator: ",") + "\n"
+        text += (["parameters_trained"] + blank + results.map { String($0.trainedParameterCount) }).joined(separator: ",") + "\n"
         text += (["step_ms_median"] + blank + results.map { $0.stepMilliseconds.map { String(format: "%.1f", $0) } ?? "" }).joined(separator: ",") + "\n"
         text += (["seconds"] + blank + results.map { String(format: "%.1f", $0.seconds) }).joined(separator: ",") + "\n"
         return text

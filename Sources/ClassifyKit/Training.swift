@@ -18,6 +18,8 @@ public struct ModelResult {
     public var evaluation: Evaluation?
     /// Trainable values, the unused pass-1 query and out layers of the NFM model included.
     public var parameterCount: Int
+    /// Values that get gradients (the pass-1 query layers, out blocks and gates of NFM left out).
+    public var trainedParameterCount: Int
     /// Median wall time of one training step in this session, in milliseconds (nil if no step ran).
     public var stepMilliseconds: Double?
     /// Wall time of this model's training and evaluation in this session, in seconds.
@@ -59,7 +61,7 @@ public enum ClassifyTraining {
             resumeFrom: checkpoint)
         if let checkpoint { log("\(kind.rawValue): resuming from \(checkpoint) (step \(trainer.step) of \(configuration.steps))") }
         let unit = configuration.dataset == .sortOfCLEVR && configuration.batching == .images ? " images (20 questions each)" : ""
-        log("\(kind.rawValue): \(groupedThousands(model.parameterCount)) parameters, \(configuration.steps) steps of batch \(configuration.batchSize)\(unit)")
+        log("\(kind.rawValue): \(groupedThousands(model.parameterCount)) parameters (\(groupedThousands(model.trainedParameterCount)) trained), \(configuration.steps) steps of batch \(configuration.batchSize)\(unit)")
 
         let step = try makeStep(model: model, optimizer: optimizer, data: data, configuration: configuration, seeds: seeds)
         var stepSeconds: [Double] = []
@@ -78,6 +80,7 @@ public enum ClassifyTraining {
             })
         var result = ModelResult(
             kind: kind, outcome: outcome, evaluation: nil, parameterCount: model.parameterCount,
+            trainedParameterCount: model.trainedParameterCount,
             stepMilliseconds: median(stepSeconds).map { $0 * 1000 }, seconds: 0, run: run)
         guard case .completed = outcome else {
             result.seconds = ProgressBar.monotonicSeconds() - start
@@ -86,6 +89,10 @@ public enum ClassifyTraining {
         // A resumed run that had already finished evaluates its final model here.
         let evaluation = latest?.step == configuration.steps ? latest!.evaluation : Evaluator.evaluate(model, data: data)
         try writeOutputs(evaluation, dataset: configuration.dataset, run: run)
+        var final = evaluation.metrics.merging(evaluation.table.categoryMetrics()) { first, _ in first }
+        final["parameters/total"] = Double(model.parameterCount)
+        final["parameters/trained"] = Double(model.trainedParameterCount)
+        try FinalMetrics.write(final, to: run)
         result.evaluation = evaluation
         result.seconds = ProgressBar.monotonicSeconds() - start
         return result

@@ -46,16 +46,26 @@ public struct DecoderConfiguration: Codable, Sendable, Equatable {
         var pass = latentSize * stages[0] * base + stages[0] * base + 2 * stages[0]
         for (input, output) in zip(stages, stages.dropFirst()) { pass += block(input, output) }
         let head = block(stages.last!, widths.last!) + widths.last! * outputChannels * 9 + outputChannels
-        var total = passes * pass + head
-        if let nfm {
-            for channels in Array(repeating: stages, count: passes).flatMap({ $0 }) {
-                let queryKey = 2 * (channels * nfm.heads * nfm.keySize + nfm.heads * nfm.keySize)
-                let value = channels * nfm.heads * nfm.valueSize + nfm.heads * nfm.valueSize
-                let out = nfm.heads * nfm.valueSize * channels * 9 + channels + 2 * channels + channels * channels * 9 + channels
-                total += queryKey + value + out + 1
-            }
-        }
-        return total
+        let slots = nfm.map { nfm in stages.map { Self.slotParameters(channels: $0, nfm) } } ?? []
+        return passes * pass + head + passes * slots.reduce(0) { $0 + $1.read + $1.write }
+    }
+
+    /// The parameters that get gradients: all but the query layers, out blocks and gates of the
+    /// first pass's NFM slots, which only write (DESIGN.md §2). A capacity-matched baseline is
+    /// matched to this count: the idle parameters add no capacity.
+    public var trainedParameterCount: Int {
+        guard let nfm else { return parameterCount }
+        return parameterCount - stageWidths.reduce(0) { $0 + Self.slotParameters(channels: $1, nfm).read }
+    }
+
+    /// One NFM slot's parameters on `channels` channels: those a write uses (key and value 1×1
+    /// convolutions) and those only a read uses (query 1×1 convolution, the out block
+    /// Conv3×3 → BatchNorm2d → ReLU → Conv3×3, and the gate γ).
+    static func slotParameters(channels: Int, _ nfm: NFMConfiguration) -> (write: Int, read: Int) {
+        let keyOrQuery = channels * nfm.heads * nfm.keySize + nfm.heads * nfm.keySize
+        let value = channels * nfm.heads * nfm.valueSize + nfm.heads * nfm.valueSize
+        let out = nfm.heads * nfm.valueSize * channels * 9 + channels + 2 * channels + channels * channels * 9 + channels
+        return (keyOrQuery + value, keyOrQuery + out + 1)
     }
 
     /// The same decoder without NFM, widened so that its parameter count is as close as possible to

@@ -12,8 +12,13 @@ public struct ExperimentResult: Codable, Sendable {
     public var configuration: ExperimentConfiguration
     /// Parameters of the generator (GAN) or decoder (VAE) trained.
     public var decoderParameters: Int
+    /// Parameters of that network that get gradients (all but the first NFM pass's idle query
+    /// layers, out blocks and gates).
+    public var decoderTrainedParameters: Int
     /// Parameters of the NFM variant of that network.
     public var nfmDecoderParameters: Int
+    /// Trained parameters of the NFM variant.
+    public var nfmDecoderTrainedParameters: Int
     /// Parameters of its capacity-matched baseline.
     public var baselineDecoderParameters: Int
     /// Parameters of the discriminator (GAN) or encoder (VAE).
@@ -58,6 +63,23 @@ public struct ExperimentResult: Codable, Sendable {
     public var samplesDirectory: String
 }
 
+extension ExperimentResult {
+    /// The scores and parameter counts a comparison over seeds summarises (`final_metrics.json`):
+    /// `eval/fd` and its floor, for the VAE `eval/elbo`, `eval/iwae`, `eval/reconstruction` and
+    /// `eval/kl`, and the trained network's `parameters/total` and `parameters/trained`.
+    public var finalMetrics: [String: Double] {
+        var values = [
+            "eval/fd": frechetDistance, "eval/fd_floor": frechetDistanceFloor,
+            "parameters/total": Double(decoderParameters), "parameters/trained": Double(decoderTrainedParameters),
+        ]
+        values["eval/elbo"] = testELBO
+        values["eval/iwae"] = testIWAE
+        values["eval/reconstruction"] = testReconstruction
+        values["eval/kl"] = testKL
+        return values
+    }
+}
+
 /// Trains one GAN or VAE through the shared `Trainer` (checkpoints, resume, NaN stop, Ctrl-C,
 /// metrics), writes its pictures, and scores it by the Fréchet distance in the feature classifier's
 /// penultimate layer (and the VAE also by its test ELBO and importance-weighted bound).
@@ -100,6 +122,17 @@ public final class Experiment {
         self.log = log
     }
 
+    /// Trains and caches the feature classifier of `configuration`'s data set in `classifierDirectory`
+    /// (default `runs/feature-classifier-<dataset>`) if it is not cached yet, so that runs started
+    /// side by side (a sweep over seeds) find it ready instead of each training it.
+    public static func prepareFeatureClassifier(
+        configuration: ExperimentConfiguration, data: ImageData, classifierDirectory: String?, log: (String) -> Void
+    ) throws {
+        _ = try QualityReference(
+            data: data, directory: classifierDirectory ?? FeatureClassifier.defaultDirectory(for: configuration.dataset),
+            samples: configuration.fdSamples, classifierSteps: configuration.classifierSteps, log: log)
+    }
+
     /// `root/<model>-<dataset>-<run name>` (the prefix is not repeated when the run name starts with it).
     public static func samplesDirectory(root: String, configuration: ExperimentConfiguration, runName: String) -> String {
         let prefix = "\(configuration.model.rawValue)-\(configuration.dataset.rawValue)-"
@@ -111,10 +144,13 @@ public final class Experiment {
     public func train(resumeFrom: String? = nil) throws -> ExperimentResult? {
         try run.writeConfig(configuration)
         let nfmCount = configuration.nfmDecoder.parameterCount
+        let nfmTrained = configuration.nfmDecoder.trainedParameterCount
         let baselineCount = configuration.baselineDecoder.parameterCount
         let network = configuration.model == .gan ? "generator" : "decoder"
-        log("\(network) parameters: NFM \(grouped(nfmCount)) · capacity-matched baseline \(grouped(baselineCount)) "
-            + "(\(String(format: "%+.1f", 100 * Double(baselineCount - nfmCount) / Double(nfmCount)))%, widths "
+        let matched = configuration.capacityMatching == .trained ? nfmTrained : nfmCount
+        log("\(network) parameters: NFM \(grouped(nfmCount)) (\(grouped(nfmTrained)) trained) · capacity-matched baseline \(grouped(baselineCount)) "
+            + "(\(String(format: "%+.1f", 100 * Double(baselineCount - matched) / Double(matched)))% of NFM's "
+            + "\(configuration.capacityMatching == .trained ? "trained" : "total"), widths "
             + "\(configuration.baselineDecoder.widths) vs \(configuration.decoderWidths) in two passes); training the \(configuration.variantName) model")
         // Classifier and real statistics first, so that a problem shows before training starts.
         let quality = try QualityReference(
@@ -209,9 +245,11 @@ public final class Experiment {
         }
         guard try runTrainer(trainer, step: trainStep, evaluate: evaluate) else { return nil }
         if finalMetrics == nil { finalMetrics = try evaluate(configuration.steps) }
-        return try finish(
+        let result = try finish(
             metrics: finalMetrics!, stepSeconds: stepSeconds, evaluationSeconds: evaluationSeconds, quality: quality,
             decoderParameters: generator.parameterCount, otherParameters: discriminator.parameterCount, counts: counts, steps: trainer.step)
+        try writeResult(result)
+        return result
     }
 
     // MARK: VAE
@@ -367,14 +405,15 @@ public final class Experiment {
     ) throws -> ExperimentResult {
         let sorted = stepSeconds.sorted()
         let result = ExperimentResult(
-            configuration: configuration, decoderParameters: decoderParameters, nfmDecoderParameters: counts.nfm,
+            configuration: configuration, decoderParameters: decoderParameters,
+            decoderTrainedParameters: configuration.decoder.trainedParameterCount, nfmDecoderParameters: counts.nfm,
+            nfmDecoderTrainedParameters: configuration.nfmDecoder.trainedParameterCount,
             baselineDecoderParameters: counts.baseline, otherParameters: otherParameters, steps: steps,
             sessionSteps: stepSeconds.count, trainingSeconds: stepSeconds.reduce(0, +), medianStepSeconds: sorted.isEmpty ? 0 : sorted[sorted.count / 2],
             evaluationSeconds: evaluationSeconds, frechetDistance: metrics["eval/fd"] ?? .nan, frechetDistanceFloor: quality.floor,
             frechetSamples: quality.samples, classifierAccuracy: quality.record.testAccuracy,
             classifierAccuracyMeaning: quality.record.accuracyMeaning, classifierCheckpoint: quality.record.checkpoint,
             runDirectory: run.path, samplesDirectory: pictures.directory)
-        try writeResult(result)
         run.record(output: pictures.directory, description: "pictures")
         return result
     }
@@ -386,6 +425,7 @@ public final class Experiment {
         let target = run.file("results.json")
         try (encoder.encode(result) + Data("\n".utf8)).write(to: URL(fileURLWithPath: target), options: .atomic)
         run.record(output: target, description: "results")
+        try FinalMetrics.write(result.finalMetrics, to: run)
     }
 }
 

@@ -67,6 +67,18 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
     public var iwaeSamples: Int
     /// Training steps of the feature classifier, if it has to be trained.
     public var classifierSteps: Int
+    /// Which parameter count of the NFM decoder the baseline is widened to match: `trained` (new
+    /// runs) or `total`, which also counts the first pass's idle query layers, out blocks and gates.
+    /// nil in the config.json of runs made before this setting, which matched `total`.
+    public var capacityMatching: CapacityMatching?
+
+    /// The parameter count a capacity-matched baseline matches.
+    public enum CapacityMatching: String, Codable, Sendable {
+        /// The parameters that get gradients.
+        case trained
+        /// Every parameter, idle ones included (the first runs' rule).
+        case total
+    }
 
     /// The defaults of `preset` for a model and data set.
     public static func defaults(model: ModelKind, dataset: DatasetName, preset: Preset = .small, useNFM: Bool = true) -> ExperimentConfiguration {
@@ -82,7 +94,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
                 encoderWidths: [32, 64], encoderHidden: 256,
                 learningRate: 2e-4, beta1: 0, beta2: 0.9,
                 sampleEvery: paper ? 5_000 : 100, checkpointEvery: paper ? 5_000 : 100,
-                fdSamples: 10_000, iwaeImages: 1_000, iwaeSamples: 100, classifierSteps: 1_500)
+                fdSamples: 10_000, iwaeImages: 1_000, iwaeSamples: 100, classifierSteps: 1_500, capacityMatching: .trained)
         case .vae:
             return ExperimentConfiguration(
                 model: .vae, dataset: dataset, preset: preset, useNFM: useNFM,
@@ -93,7 +105,7 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
                 encoderWidths: paper ? [64, 128] : [32, 64], encoderHidden: paper ? 512 : 256,
                 learningRate: 1e-3, beta1: 0.9, beta2: 0.999,
                 sampleEvery: paper ? 5_000 : 200, checkpointEvery: paper ? 5_000 : 200,
-                fdSamples: 10_000, iwaeImages: 1_000, iwaeSamples: 100, classifierSteps: 1_500)
+                fdSamples: 10_000, iwaeImages: 1_000, iwaeSamples: 100, classifierSteps: 1_500, capacityMatching: .trained)
         }
     }
 
@@ -111,9 +123,10 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
     }
 
     /// The capacity-matched baseline: one pass, no NFM, widths scaled so that its parameter count
-    /// is as close as possible to the NFM decoder's.
+    /// is as close as possible to the NFM decoder's trained parameters (``capacityMatching``).
     public var baselineDecoder: DecoderConfiguration {
-        nfmDecoder.capacityMatched(to: nfmDecoder.parameterCount)
+        let nfm = nfmDecoder
+        return nfm.capacityMatched(to: capacityMatching == .trained ? nfm.trainedParameterCount : nfm.parameterCount)
     }
 
     /// The decoder this run trains.

@@ -19,7 +19,7 @@ enum BatchNormStatistics {
         guard channels > 0 else { return }
         let buffers = Buffers(input: input, mean: mean, variance: variance)
         let work = g.batch * channels * g.spatial
-        let chunks = Swift.min(channels, 4 * ProcessInfo.processInfo.activeProcessorCount)
+        let chunks = Swift.min(channels, 4 * ComputeThreads.cores)
         if work < 1 << 16 || chunks < 2 {
             for channel in 0..<channels { computeChannel(g, channel, buffers) }
             return

@@ -111,7 +111,7 @@ enum BatchNormalization {
 
     /// Runs `body` for every channel, spread over the cores when there is enough work.
     private static func forEachChannel(_ g: BatchNormGeometry, _ body: @Sendable (Int) -> Void) {
-        let chunks = min(g.channels, 4 * ProcessInfo.processInfo.activeProcessorCount)
+        let chunks = min(g.channels, 4 * ComputeThreads.cores)
         if g.batch * g.channels * g.spatial < 1 << 15 || chunks < 2 {
             for c in 0..<g.channels { body(c) }
             return

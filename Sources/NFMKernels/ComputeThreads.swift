@@ -1,5 +1,7 @@
 // The number of OpenMP threads oneDNN's kernels run on.
 
+import Foundation
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -15,6 +17,17 @@
 /// operations (the DQN network's layers, the NFM head) finish sooner on one thread. oneDNN fixes a
 /// primitive's thread count when it is created, so the limit is applied to creation and runs alike.
 public enum ComputeThreads {
+    /// The thread count asked for by the environment variable `NFM_THREADS` (a positive integer), or nil.
+    public static let requested: Int? = ProcessInfo.processInfo.environment["NFM_THREADS"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
+
+    /// The threads this process's own parallel loops (batch norm, pooling, the NFM attention
+    /// kernel, elementwise ops) split their work over: `NFM_THREADS` if set, else every active core.
+    ///
+    /// Why a setting: the seeds harness runs two trainings at once on the 2 cores, one thread each
+    /// (NFMExperiments), and each must keep to its core; `Kernels.requirePassiveOpenMPWaiting`
+    /// gives OpenMP (oneDNN) the same count.
+    public static let cores: Int = requested ?? ProcessInfo.processInfo.activeProcessorCount
+
     /// Below this many operations a primitive runs on one thread.
     static let parallelWork = 1 << 23
 

@@ -31,9 +31,22 @@ public enum Kernels {
     /// with any other process. Measured on the shared 2-core machine (load average 8): the DQN
     /// benchmark's training frames went from 10 to 177 per second, where 82% of the time had been
     /// libgomp spinning. A passive wait costs one futex wake-up per parallel region.
+    ///
+    /// It also applies ``ComputeThreads/cores`` to OpenMP: when `NFM_THREADS` is set and
+    /// `OMP_NUM_THREADS` is not, it sets `OMP_NUM_THREADS` to the same count before the re-exec, so
+    /// that one variable limits every thread the process runs.
     public static func requirePassiveOpenMPWaiting() {
-        guard ProcessInfo.processInfo.environment["OMP_WAIT_POLICY"] == nil else { return }
-        setenv("OMP_WAIT_POLICY", "passive", 1)
+        let environment = ProcessInfo.processInfo.environment
+        var changed = false
+        if environment["OMP_WAIT_POLICY"] == nil {
+            setenv("OMP_WAIT_POLICY", "passive", 1)
+            changed = true
+        }
+        if let threads = ComputeThreads.requested, environment["OMP_NUM_THREADS"] == nil {
+            setenv("OMP_NUM_THREADS", String(threads), 1)
+            changed = true
+        }
+        guard changed else { return }
         execv("/proc/self/exe", CommandLine.unsafeArgv)
     }
 }

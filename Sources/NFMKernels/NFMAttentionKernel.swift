@@ -200,7 +200,7 @@ public enum NFMAttentionKernel {
         let items = g.batch * g.heads
         guard items > 0 else { return }
         let workPerItem = g.pixels * Swift.max(g.entries, 1) * (g.keySize + g.valueSize)
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cores = ComputeThreads.cores
         let chunks = items * workPerItem >= 1 << 16 && cores > 1 ? Swift.min(4 * cores, items) : 1
         withoutActuallyEscaping(body) { body in
             let run: @Sendable (Int) -> Void = { chunk in

@@ -159,7 +159,7 @@ enum Pooling {
     private static func forEachPlane(_ g: Pool2dGeometry, _ body: @Sendable (Int) -> Void) {
         let planes = g.batch * g.channels
         let work = planes * g.inputHeight * g.inputWidth
-        let chunks = min(planes, 4 * ProcessInfo.processInfo.activeProcessorCount)
+        let chunks = min(planes, 4 * ComputeThreads.cores)
         if work < 1 << 16 || chunks < 2 {
             for plane in 0..<planes { body(plane) }
             return

@@ -75,6 +75,15 @@ public final class NeuralFunctionModules: Module {
     /// The number of slots.
     public var slotCount: Int { keyLayers.count }
 
+    /// The parameters only a read uses at `slots` (their query layers, out blocks and gates γ):
+    /// in a network whose first pass only writes (DESIGN.md §2), those of the first pass's slots
+    /// never get a gradient, and a count of trained parameters leaves them out.
+    public func readParameterCount(slots: some Sequence<Int>) -> Int {
+        slots.reduce(0) { total, slot in
+            total + queryLayers[slot].parameterCount + outLayers[slot].parameterCount + gammas[slot].scalarCount
+        }
+    }
+
     /// Runs slot `slot` on hidden state x [N, C_s, H, W]: if `write`, appends its key and value to
     /// `memory`; if `read`, attends over every entry written so far (this slot's included) and
     /// returns x + γ_s · out_s(attention); otherwise returns x unchanged.

@@ -13,12 +13,16 @@ public struct PlotSeries: Sendable {
     public var points: [(x: Double, y: Double)]
     /// The line colour; nil takes the next colour of ``LinePlot/palette``.
     public var color: RGBColor?
+    /// A shaded band around the line (e.g. a confidence interval across seeds), drawn in the line's
+    /// colour at ``LinePlot/bandOpacity``, in x order; empty for none. Non-finite ends break it.
+    public var band: [(x: Double, lower: Double, upper: Double)]
 
-    /// A series from (x, y) pairs.
-    public init(name: String, points: [(x: Double, y: Double)], color: RGBColor? = nil) {
+    /// A series from (x, y) pairs, with an optional shaded `band`.
+    public init(name: String, points: [(x: Double, y: Double)], color: RGBColor? = nil, band: [(x: Double, lower: Double, upper: Double)] = []) {
         self.name = name
         self.points = points
         self.color = color
+        self.band = band
     }
 
     /// A series from parallel coordinate arrays of equal length.
@@ -125,6 +129,9 @@ public struct LinePlot: Sendable {
     /// Series with at most this many points get a dot at every point.
     public var markerThreshold: Int
 
+    /// The opacity of a series' band over the background.
+    public static let bandOpacity: Float = 0.2
+
     /// Colours for series without their own: Matplotlib's "tab10" palette, which stays
     /// distinguishable for common colour-vision deficiencies.
     public static let palette: [RGBColor] = [
@@ -190,8 +197,9 @@ public struct LinePlot: Sendable {
         let gap = 4 * scale
         var canvas = Canvas(width: width, height: height, background: .white)
 
-        // Fit both axes to the finite data.
-        let finite = series.flatMap { $0.points.filter { $0.x.isFinite && $0.y.isFinite } }
+        // Fit both axes to the finite data, bands included.
+        let bandEnds = series.flatMap { line in line.band.flatMap { [(x: $0.x, y: $0.lower), (x: $0.x, y: $0.upper)] } }
+        let finite = (series.flatMap(\.points) + bandEnds).filter { $0.x.isFinite && $0.y.isFinite }
         // A 4% margin on each side, so that the extreme points do not disappear into the frame.
         let xScale = NiceScale(
             minimum: finite.map(\.x).min() ?? 0, maximum: finite.map(\.x).max() ?? 1, targetTicks: max(3, width / 120),
@@ -318,8 +326,31 @@ public struct LinePlot: Sendable {
                 y: (plotTop + plotBottom - lineHeight) / 2, scale: scale, color: RGBColor(gray: 150))
         }
 
-        // The lines, clipped to the inside of the frame. A non-finite point ends a run of segments.
+        // Bands under the lines: each pixel column between two band points is shaded between the
+        // linearly interpolated lower and upper ends.
         let clip = (minimumX: plotLeft + 1, minimumY: plotTop + 1, maximumX: plotRight - 1, maximumY: plotBottom - 1)
+        for (index, line) in series.enumerated() {
+            for (start, end) in zip(line.band, line.band.dropFirst()) {
+                guard [start.x, start.lower, start.upper, end.x, end.lower, end.upper].allSatisfy(\.isFinite) else { continue }
+                let (left, right) = (pixelX(start.x), pixelX(end.x))
+                let firstColumn = Swift.max(Int(left.rounded()), clip.minimumX)
+                let lastColumn = Swift.min(Int(right.rounded()), clip.maximumX)
+                guard firstColumn <= lastColumn else { continue }
+                for column in firstColumn...lastColumn {
+                    let fraction = right > left ? Swift.min(Swift.max((Double(column) - left) / (right - left), 0), 1) : 0
+                    let upper = pixelY(start.upper + (end.upper - start.upper) * fraction)
+                    let lower = pixelY(start.lower + (end.lower - start.lower) * fraction)
+                    let top = Swift.max(Int(upper.rounded()), clip.minimumY)
+                    let bottom = Swift.min(Int(lower.rounded()), clip.maximumY)
+                    // Columns shared by two segments are shaded once.
+                    if column == firstColumn && start.x != line.band.first!.x { continue }
+                    guard top <= bottom else { continue }
+                    for row in top...bottom { canvas.blend(x: column, y: row, color: colors[index], alpha: Self.bandOpacity) }
+                }
+            }
+        }
+
+        // The lines, clipped to the inside of the frame. A non-finite point ends a run of segments.
         for (index, line) in series.enumerated() {
             var mask = CoverageMask(width: width, height: height, clip: clip)
             var previous: (x: Double, y: Double)? = nil

@@ -248,3 +248,9 @@ public final class ProgressBar {
         return 80
     }
 }
+
+/// Writes a line to standard output at once (unbuffered), so that it interleaves in order with the
+/// progress lines on standard error even when both go to one file.
+public func consoleLog(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

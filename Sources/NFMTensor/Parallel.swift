@@ -1,8 +1,9 @@
 import Dispatch
 import Foundation
+import NFMKernels
 
 /// The cores that elementwise loops split over.
-let processorCount = ProcessInfo.processInfo.activeProcessorCount
+let processorCount = ComputeThreads.cores
 
 /// Runs `body` over 0..<count, split into one contiguous range per core when there is enough work
 /// to repay the hand-off, else on the calling thread. Each range is written by one thread only, so

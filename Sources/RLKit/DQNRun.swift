@@ -95,10 +95,23 @@ public final class DQNRun {
             framesPerSecond: Double(trainer.step - startFrame) / Swift.max(seconds, 1e-9),
             framesPerCPUSecond: Double(trainer.step - startFrame) / Swift.max(cpuSeconds, 1e-9), trainingSeconds: seconds,
             filmstripPath: nil)
-        if case .completed = outcome, configuration.filmstripFrames > 0 {
-            summary.filmstripPath = try writeFilmstrip()
+        if case .completed = outcome {
+            if configuration.filmstripFrames > 0 { summary.filmstripPath = try writeFilmstrip() }
+            try FinalMetrics.write(finalMetrics(summary), to: run)
         }
         return summary
+    }
+
+    /// What a comparison over seeds summarises (`final_metrics.json`): the evaluation's mean
+    /// return, the last 100-episode average training return, the episodes played, and the online
+    /// network's total and trained parameters.
+    func finalMetrics(_ summary: DQNRunSummary) -> [String: Double] {
+        var values: [String: Double] = [
+            "train/average_return": summary.averageReturn, "train/episodes": Double(summary.episodes),
+            "parameters/total": Double(agent.online.parameterCount), "parameters/trained": Double((agent.online as? NFMQNetwork)?.trainedParameterCount ?? agent.online.parameterCount),
+        ]
+        values["eval/mean_return"] = summary.evaluationReturn
+        return values
     }
 
     /// Plays one greedy-ish episode (ε = `evaluationEpsilon`) and writes its first frames as

@@ -7,6 +7,7 @@ import ArgumentParser
 import ClassifyKit
 import Foundation
 import NFMData
+import NFMExperiments
 import NFMKernels
 import NFMLog
 import NFMModels
@@ -39,6 +40,7 @@ extension ClassifyPreset: ExpressibleByArgument {}
 extension ClassifyBatching: ExpressibleByArgument {}
 extension HeadPooling: ExpressibleByArgument {}
 extension ClassifyArchitecture: ExpressibleByArgument {}
+extension SeedList: ExpressibleByArgument {}
 
 /// A comma-separated list of channel counts, e.g. `48,96,192,384`.
 struct Widths: ExpressibleByArgument {
@@ -173,8 +175,16 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("The run directory. (default: runs/nfm-classify-<model>-<timestamp>)", valueName: "dir"))
     var runDir: String?
 
-    @Option(help: ArgumentHelp("Continue the run in this directory from its latest checkpoints, with its saved settings.", valueName: "run-dir"))
+    @Option(help: ArgumentHelp("Continue the run (or the --seeds sweep) in this directory from its latest checkpoints, with its saved settings.", valueName: "run-dir"))
     var resume: String?
+
+    @Option(help: ArgumentHelp(
+        "Compare the models over seeds: a count (5 = seeds 1…5) or a list (1,2,3). Each seed and model is a run under --run-dir; then a summary: mean ± 95% CI per model, the paired difference NFM − baseline, band plots.",
+        valueName: "seeds"))
+    var seeds: SeedList?
+
+    @Option(help: "With --seeds: runs at a time, each on 1 thread when more than 1. (default: \(SweepCommand.defaultConcurrentRuns))")
+    var seedJobs: Int?
 
     /// The run's settings and directory from the flags (and, when resuming, the saved config.json).
     func resolve() throws -> (configuration: ClassifyConfiguration, runPath: String) {
@@ -210,9 +220,27 @@ struct Train: ParsableCommand {
     func validate() throws {
         // A resumed run's settings are checked in run(), after its config.json is read.
         if resume == nil { try checkConfiguration(try resolve().configuration) }
+        if seeds != nil && data.seed != nil { throw ValidationError("--seeds and --seed both choose seeds; give only one") }
+    }
+
+    /// `--seeds`, or `--resume` of a sweep: every seed of the comparison as its own run (NFMExperiments).
+    func runSweep() throws {
+        let models = (model ?? .both).kinds
+        let code: Int32
+        do {
+            code = try SweepCommand.run(
+                program: "nfm-classify", arguments: Array(CommandLine.arguments.dropFirst()), seeds: seeds, resume: resume,
+                directory: runDir, concurrentRuns: seedJobs,
+                arms: models.map { SweepArm(name: $0.rawValue, arguments: ["--model", $0.rawValue]) }, modelOptions: ["--model"],
+                headlineMetrics: ["eval/accuracy", "eval/relational_accuracy", "ood/accuracy"], log: consoleLog)
+        } catch {
+            throw fail(error)
+        }
+        if code != 0 { throw ExitCode(code) }
     }
 
     func run() throws {
+        if seeds != nil || resume.map(SeedSweep.isSweep) == true { return try runSweep() }
         let resolved: (configuration: ClassifyConfiguration, runPath: String)
         do {
             resolved = try resolve()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GenerateKit
 import NFMData
+import NFMExperiments
 import NFMKernels
 import NFMLog
 
@@ -13,6 +14,7 @@ import NFMLog
 extension ModelKind: ExpressibleByArgument {}
 extension DatasetName: ExpressibleByArgument {}
 extension Preset: ExpressibleByArgument {}
+extension SeedList: ExpressibleByArgument {}
 
 @main
 struct NFMGenerate: ParsableCommand {
@@ -65,8 +67,16 @@ struct Train: ParsableCommand {
     @Option(help: "The run directory (default runs/<model>-<dataset>-<nfm|baseline>-<time>).")
     var runDir: String?
 
-    @Option(help: "Resume the run in this directory from its latest checkpoint (its config.json is used; --steps may extend it).")
+    @Option(help: "Resume the run (or the --seeds sweep) in this directory from its latest checkpoint (its config.json is used; --steps may extend it).")
     var resume: String?
+
+    @Option(help: ArgumentHelp(
+        "Compare NFM with the capacity-matched baseline over seeds: a count (3 = seeds 1…3) or a list (1,2,3). Each seed and model is a run under --run-dir (pictures inside it); then a summary: mean ± 95% CI per model, the paired difference NFM − baseline, band plots.",
+        valueName: "seeds"))
+    var seeds: SeedList?
+
+    @Option(help: "With --seeds: runs at a time, each on 1 thread when more than 1 (default \(SweepCommand.defaultConcurrentRuns)).")
+    var seedJobs: Int?
 
     @Option(help: "Write sample grids and a fixed-noise strip every this many steps (and checkpoint). Default: the preset's.")
     var sampleEvery: Int?
@@ -110,7 +120,30 @@ struct Train: ParsableCommand {
     @Option(help: "The folder the picture folders go into.")
     var samplesRoot: String = "samples"
 
+    /// `--seeds`, or `--resume` of a sweep: NFM and the baseline on every seed (NFMExperiments).
+    func runSweep() throws {
+        if seeds != nil && seed != nil { throw ValidationError("--seeds and --seed both choose seeds; give only one") }
+        if resume == nil {
+            // The runs share the feature classifier: train it once here rather than in two runs at once.
+            var configuration = ExperimentConfiguration.defaults(model: model, dataset: dataset, preset: preset, useNFM: true)
+            if let classifierSteps { configuration.classifierSteps = classifierSteps }
+            if let fdSamples { configuration.fdSamples = fdSamples }
+            let data = try ImageData.load(configuration.dataset, fashionMNISTDirectory: fashionMnistDirectory)
+            try Experiment.prepareFeatureClassifier(
+                configuration: configuration, data: data, classifierDirectory: classifierDirectory, log: consoleLog)
+        }
+        let pictures = ["--samples-root", SweepArm.runDirectoryToken + "/samples"]
+        let code = try SweepCommand.run(
+            program: "nfm-generate", arguments: Array(CommandLine.arguments.dropFirst()), seeds: seeds, resume: resume,
+            directory: runDir, concurrentRuns: seedJobs,
+            arms: [SweepArm(name: "baseline", arguments: ["--no-nfm"] + pictures), SweepArm(name: "nfm", arguments: ["--nfm"] + pictures)],
+            modelOptions: ["--samples-root"], modelFlags: ["--nfm", "--no-nfm"],
+            headlineMetrics: model == .vae ? ["eval/elbo", "eval/iwae", "eval/fd"] : ["eval/fd"], log: consoleLog)
+        if code != 0 { throw ExitCode(code) }
+    }
+
     mutating func run() throws {
+        if seeds != nil || resume.map(SeedSweep.isSweep) == true { return try runSweep() }
         var configuration: ExperimentConfiguration
         let run: RunDirectory
         if let resume {
@@ -183,7 +216,8 @@ struct Train: ParsableCommand {
             lines.append(String(format: "  importance-weighted bound (k = %d, %d test images): %.2f nats per image", samples, images, iwae))
         }
         lines.append(
-            "  \(network) parameters: \(result.decoderParameters) (NFM \(result.nfmDecoderParameters), capacity-matched baseline \(result.baselineDecoderParameters))")
+            "  \(network) parameters: \(result.decoderParameters), \(result.decoderTrainedParameters) trained "
+                + "(NFM \(result.nfmDecoderParameters), \(result.nfmDecoderTrainedParameters) trained; capacity-matched baseline \(result.baselineDecoderParameters))")
         lines.append(
             String(
                 format: "  time: %.1f min training (%d steps this session, median %.3f s/step), %.1f min final evaluation",

@@ -1,0 +1,68 @@
+// What `--seeds` does in every program, written once: start a sweep or continue one, print its
+// summary and outputs, and turn the outcome into an exit status.
+
+import Foundation
+import NFMLog
+
+/// The command-line side of a sweep, shared by nfm-classify, nfm-generate and nfm-rl.
+public enum SweepCommand {
+    /// Runs at a time when `--seed-jobs` is not given. Measured on the 2-core machine (results/README.md):
+    /// two one-thread runs side by side finish a pair of seeds sooner than two two-thread runs in turn.
+    public static let defaultConcurrentRuns = 2
+
+    /// The sweep options every program removes from its command line before passing it to the runs.
+    public static let sweepOptions: Set<String> = ["--seeds", "--seed-jobs", "--run-dir", "--resume", "--seed"]
+
+    /// Starts the sweep of `seeds` (in `directory`, default `runs/<program>-seeds-<time>`) or, when
+    /// `resume` names a sweep directory, continues it (adding `seeds` if given). `arms` are the
+    /// models; `arguments` the program's command line (its own name excluded), from which the sweep
+    /// options and `modelOptions` / `modelFlags` are removed to give the flags every run shares.
+    /// Prints progress, the summary table and the outputs through `log`; returns the exit status:
+    /// 0, 1 if a run failed, 130 if interrupted.
+    public static func run(
+        program: String, arguments: [String], seeds: SeedList?, resume: String?, directory: String?, concurrentRuns: Int?,
+        arms: [SweepArm], modelOptions: Set<String> = [], modelFlags: Set<String> = [], headlineMetrics: [String],
+        log: (String) -> Void
+    ) throws -> Int32 {
+        if let concurrentRuns, concurrentRuns < 1 { throw SweepCommandError("--seed-jobs must be at least 1, got \(concurrentRuns)") }
+        let sweep: SeedSweep
+        if let resume {
+            if directory != nil { throw SweepCommandError("--resume and --run-dir both name the sweep's directory; give only --resume") }
+            var plan = try SeedSweep.savedPlan(in: resume)
+            plan.seeds += (seeds?.seeds ?? []).filter { !plan.seeds.contains($0) }
+            sweep = try SeedSweep(plan: plan, directory: resume, concurrentRuns: concurrentRuns ?? defaultConcurrentRuns)
+        } else {
+            guard let seeds else { throw SweepCommandError("a sweep needs --seeds (a count such as 5, or a list such as 1,2,3)") }
+            let common = SweepPlan.removing(options: sweepOptions.union(modelOptions), flags: modelFlags, from: arguments)
+            let plan = SweepPlan(program: program, arguments: common, arms: arms, seeds: seeds.seeds, headlineMetrics: headlineMetrics)
+            let path = directory ?? "runs/" + RunDirectory.timestampedName(program: program, model: "seeds")
+            sweep = try SeedSweep(plan: plan, directory: path, concurrentRuns: concurrentRuns ?? defaultConcurrentRuns)
+        }
+        let outcome = try sweep.run(log: log)
+        log("")
+        log(outcome.report.formatted())
+        log("Outputs:")
+        for path in outcome.outputs where !path.contains("/plots/") { log("  \(path)") }
+        log("  \(sweep.directory)/plots/ (learning curves: mean over seeds with a 95% band)")
+        log("  \(sweep.directory)/seed-<s>/<model>/ (each run), \(sweep.directory)/logs/ (each run's output)")
+        if outcome.interrupted {
+            log("interrupted: continue with \(program) --resume \(sweep.directory)")
+            return 130
+        }
+        if !outcome.failures.isEmpty {
+            log("\(outcome.failures.count) run(s) failed; fix the cause and continue with \(program) --resume \(sweep.directory)")
+            return 1
+        }
+        return 0
+    }
+}
+
+/// A wrong combination of sweep flags.
+public struct SweepCommandError: Error, CustomStringConvertible, LocalizedError {
+    /// What is wrong and what to do.
+    public let description: String
+    /// An error saying `description`.
+    public init(_ description: String) { self.description = description }
+    /// Same as ``description``.
+    public var errorDescription: String? { description }
+}
