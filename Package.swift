@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "NFMNNTests", dependencies: ["NFMTensor", "NFMNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NFMIOTests", dependencies: ["NFMIO"]),
         .testTarget(name: "NFMLogTests", dependencies: ["NFMIO", "NFMLog"]),
-        .testTarget(name: "NFMOptimizersTests", dependencies: ["NFMTensor", "NFMOptimizers"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NFMOptimizersTests", dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "NFMTrainingTests",
             dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers", "NFMLayers", "NFMModels", "NFMLog", "NFMTraining"]),
