@@ -208,9 +208,9 @@ public final class DQNAgent {
     /// 1. ε-greedy on the online network, or uniformly random during the random start.
     private func selectAction(frame: Int, generator: inout SeededGenerator) -> Int {
         let schedule = configuration.exploration
-        if schedule.isRandomStart(frame: frame) { return Int.random(in: 0..<actionCount, using: &generator) }
+        if schedule.isRandomStart(frame: frame) { return generator.nextIndex(below: actionCount) }
         if Double(generator.nextUniform()) < schedule.epsilon(frame: frame) {
-            return Int.random(in: 0..<actionCount, using: &generator)
+            return generator.nextIndex(below: actionCount)
         }
         return greedyAction(observation)
     }

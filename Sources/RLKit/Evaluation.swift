@@ -42,7 +42,7 @@ public func playEpisodes(
             }
             let action: Int
             if epsilon > 0 && Double(generator.nextUniform()) < epsilon {
-                action = Int.random(in: 0..<environment.numActions, using: &generator)
+                action = generator.nextIndex(below: environment.numActions)
             } else {
                 input.withUnsafeMutableBufferPointer { environment.observation(into: UnsafeMutableBufferPointer(rebasing: $0[0..<count])) }
                 let values = withoutGradient { network(input) }
