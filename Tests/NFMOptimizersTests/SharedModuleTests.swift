@@ -30,7 +30,10 @@ final class SharedModuleTests: XCTestCase {
             return (y * y).sum()
         }
 
+        // torch: named_parameters() lists a shared parameter once; state_dict() under every name.
         XCTAssertEqual(model.namedParameters().map(\.name), ["first.weight", "first.bias"])
+        XCTAssertEqual(Set(model.stateDict().keys), ["first.weight", "first.bias", "second.weight", "second.bias"])
+        XCTAssertEqual(model.parameterCount, 12)
         let (_, gradients) = valueAndGrad(model: model, loss)
         XCTAssertEqual(Set(gradients.keys), ["first.weight", "first.bias"], "one gradient per parameter, under its first name")
 
