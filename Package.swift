@@ -29,11 +29,11 @@ let package = Package(
         // SGD, Adam, AdamW, RMSprop, clipping and schedules with torch.optim semantics.
         .target(name: "NFMOptimizers", dependencies: ["NFMTensor", "NFMNN"]),
         // The paper: NFM layers (attention over every slot written so far, gated residual) and their memory.
-        .target(name: "NFMLayers", dependencies: ["NFMNN"]),
+        .target(name: "NFMLayers", dependencies: ["NFMTensor", "NFMNN"]),
         // Reference models shared by the programs and the benchmark (Sort-of-CLEVR CNN-MLP, with and without NFM).
-        .target(name: "NFMModels", dependencies: ["NFMLayers"]),
+        .target(name: "NFMModels", dependencies: ["NFMTensor", "NFMNN", "NFMLayers"]),
         // The trainer: checkpoints, resume, NaN stop, Ctrl-C, progress and metrics around a program's step.
-        .target(name: "NFMTraining", dependencies: ["NFMNN", "NFMOptimizers", "NFMLog", "NFMIO"]),
+        .target(name: "NFMTraining", dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers", "NFMLog", "NFMIO"]),
         // Comparisons over seeds: one run per seed and model (child processes), the summary with
         // confidence intervals and paired differences, band plots. Shared by the three programs.
         .target(name: "NFMExperiments", dependencies: ["NFMTraining", "NFMLog", "NFMIO"]),
@@ -44,49 +44,77 @@ let package = Package(
 
         // The DQN agent of nfm-rl (MinAtar's baseline, or an NFM encoder): replay buffer, Q-networks,
         // the training loop around the trainer, evaluation, filmstrips and terminal play.
-        .target(name: "RLKit", dependencies: ["Envs", "NFMLayers", "NFMTraining"]),
+        .target(
+            name: "RLKit",
+            dependencies: [
+                "Envs", "NFMKernels", "NFMTensor", "NFMNN", "NFMOptimizers", "NFMLayers", "NFMTraining", "NFMIO", "NFMLog",
+            ]),
 
         // Programs: each a thin @main folder with its flags and its own models.
         .executableTarget(
             name: "nfm-rl",
-            dependencies: ["RLKit", "NFMTraining", "NFMExperiments", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "RLKit", "Envs", "NFMKernels", "NFMTensor", "NFMTraining", "NFMLog", "NFMExperiments",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // nfm-generate's models, losses, metrics and training runs (a library, so that tests can reach them).
         .target(
             name: "GenerateKit",
-            dependencies: ["NFMLayers", "NFMModels", "NFMTraining", "NFMData", "NFMIO", "NFMLog", "NFMOptimizers"]),
+            dependencies: [
+                "NFMTensor", "NFMNN", "NFMOptimizers", "NFMLayers", "NFMModels", "NFMTraining", "NFMData", "NFMIO", "NFMLog",
+            ]),
         // A VAE and a GAN with NFM, writing PNG samples, scored against a capacity-matched baseline.
         .executableTarget(
             name: "nfm-generate",
-            dependencies: ["GenerateKit", "NFMData", "NFMLog", "NFMExperiments", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "GenerateKit", "NFMKernels", "NFMData", "NFMLog", "NFMExperiments", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // nfm-classify's models, training, evaluation, accuracy tables and attention maps (testable; the program is its flags).
-        .target(name: "ClassifyKit", dependencies: ["NFMModels", "NFMData", "NFMTraining", "NFMLog", "NFMIO", "NFMTensor", "NFMNN"]),
+        .target(
+            name: "ClassifyKit",
+            dependencies: [
+                "NFMTensor", "NFMNN", "NFMOptimizers", "NFMLayers", "NFMModels", "NFMTraining", "NFMData", "NFMIO", "NFMLog",
+            ]),
         .executableTarget(
             name: "nfm-classify",
             dependencies: [
-                "ClassifyKit", "NFMModels", "NFMData", "NFMTraining", "NFMExperiments",
+                "ClassifyKit", "NFMKernels", "NFMModels", "NFMData", "NFMLog", "NFMExperiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Speed and memory benchmarks (issue 7); scripts/bench/compare.sh runs it beside PyTorch.
         .executableTarget(
             name: "nfm-bench",
             dependencies: [
-                "NFMKernels", "NFMModels", "NFMOptimizers", "Envs", "RLKit",
+                "NFMKernels", "NFMTensor", "NFMNN", "NFMOptimizers", "NFMLayers", "NFMModels", "Envs", "RLKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "NFMKernelsTests", dependencies: ["NFMKernels"]),
-        .testTarget(name: "NFMTensorTests", dependencies: ["NFMTensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NFMNNTests", dependencies: ["NFMNN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NFMTensorTests", dependencies: ["NFMKernels", "NFMTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NFMNNTests", dependencies: ["NFMTensor", "NFMNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NFMIOTests", dependencies: ["NFMIO"]),
-        .testTarget(name: "NFMLogTests", dependencies: ["NFMLog"]),
-        .testTarget(name: "NFMExperimentsTests", dependencies: ["NFMExperiments"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NFMOptimizersTests", dependencies: ["NFMOptimizers"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NFMTrainingTests", dependencies: ["NFMTraining", "NFMModels"]),
-        .testTarget(name: "NFMLayersTests", dependencies: ["NFMModels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NFMLogTests", dependencies: ["NFMIO", "NFMLog"]),
+        .testTarget(name: "NFMExperimentsTests", dependencies: ["NFMExperiments", "NFMLog"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NFMOptimizersTests", dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "NFMTrainingTests",
+            dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers", "NFMLayers", "NFMModels", "NFMLog", "NFMTraining"]),
+        .testTarget(
+            name: "NFMLayersTests", dependencies: ["NFMKernels", "NFMTensor", "NFMNN", "NFMLayers", "NFMModels"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "EnvsTests", dependencies: ["Envs"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NFMDataTests", dependencies: ["NFMData"]),
-        .testTarget(name: "RLKitTests", dependencies: ["RLKit"]),
-        .testTarget(name: "GenerateKitTests", dependencies: ["GenerateKit"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NFMClassifyTests", dependencies: ["ClassifyKit", "NFMModels", "NFMData", "NFMTraining", "NFMIO", "NFMLog", "NFMTensor", "NFMNN"]),
+        .testTarget(name: "NFMDataTests", dependencies: ["NFMTensor", "NFMData"]),
+        .testTarget(
+            name: "RLKitTests",
+            dependencies: ["RLKit", "Envs", "NFMKernels", "NFMTensor", "NFMNN", "NFMTraining", "NFMIO", "NFMLog"]),
+        .testTarget(
+            name: "GenerateKitTests",
+            dependencies: ["GenerateKit", "NFMTensor", "NFMNN", "NFMLayers", "NFMModels", "NFMData", "NFMIO", "NFMLog"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "NFMClassifyTests",
+            dependencies: [
+                "ClassifyKit", "NFMTensor", "NFMNN", "NFMLayers", "NFMModels", "NFMTraining", "NFMData", "NFMIO", "NFMLog",
+            ]),
     ]
 )

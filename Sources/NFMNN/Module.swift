@@ -1,4 +1,5 @@
 import NFMTensor
+import Synchronization
 
 /// A neural-network building block that owns parameters, buffers and child modules, named exactly
 /// as PyTorch's `state_dict` names them (MLX Swift's `Module`, with PyTorch keys).
@@ -8,9 +9,19 @@ import NFMTensor
 /// keys `.0`, `.1`, …). Keys are the property names unless a wrapper gives another `key`. As in
 /// torch, a module's own parameters come first, then its buffers, then its children in declaration
 /// order; that order is the parameter order optimizers number their state by.
+///
+/// The structure is found by reflection once, on first use, and kept as a parameter table (as MLX
+/// Swift builds its parameter tree once): `valueAndGrad(model:)`, optimizer updates, state dicts,
+/// `train()` and `eval()` all reuse it. Assigning a parameter or buffer (`layer.weight = w`) does
+/// not change the structure. Replacing a child does, so a child that may be replaced after the
+/// module is built must be declared with `@ModuleInfo`, whose setter invalidates every table built
+/// before; children held in `let` properties are fixed.
 open class Module {
     /// True in training mode (batch statistics, dropout on); false after `eval()`.
     public private(set) var isTraining = true
+
+    /// The table of this module's tree, built on first use (see `parameterTable`).
+    private var cachedTable: ParameterTable?
 
     /// Creates a module in training mode.
     public init() {}
@@ -23,7 +34,7 @@ open class Module {
 
     private func setTraining(_ training: Bool) {
         isTraining = training
-        for (_, child) in children() { child.setTraining(training) }
+        for module in parameterTable.descendants { module.isTraining = training }
     }
 
     // MARK: Reflection
@@ -58,7 +69,7 @@ open class Module {
     }
 
     /// Stored properties of the whole class chain, base class first, with the `_` that property
-    /// wrappers add removed from labels.
+    /// wrappers add removed from labels. Module's own bookkeeping is left out.
     private func storedProperties() -> [(String, Any)] {
         var mirrors: [Mirror] = []
         var mirror: Mirror? = Mirror(reflecting: self)
@@ -68,19 +79,21 @@ open class Module {
         }
         return mirrors.reversed().flatMap { mirror in
             mirror.children.compactMap { child -> (String, Any)? in
-                guard var label = child.label, label != "isTraining" else { return nil }
+                guard var label = child.label, label != "isTraining", label != "cachedTable" else { return nil }
                 if label.hasPrefix("_") { label.removeFirst() }
                 return (label, child.value)
             }
         }
     }
 
-    /// Every slot in the tree with its dotted key, in PyTorch's state_dict order.
-    func allSlots(prefix: String = "") -> [(key: String, slot: TensorSlot)] {
-        let own = ownSlots().map { (prefix + $0.key, $0.slot) }
-        let parameters = own.filter { $0.1.kind == .parameter }
-        let buffers = own.filter { $0.1.kind != .parameter }
-        return parameters + buffers + children().flatMap { $0.module.allSlots(prefix: prefix + $0.key + ".") }
+    /// The table of this module's tree: built by reflection on first use, then reused until a
+    /// `@ModuleInfo` child anywhere is replaced.
+    var parameterTable: ParameterTable {
+        let generation = moduleStructureGeneration.load(ordering: .relaxed)
+        if let cachedTable, cachedTable.generation == generation { return cachedTable }
+        let table = ParameterTable(root: self, generation: generation)
+        cachedTable = table
+        return table
     }
 
     // MARK: Parameters
@@ -89,13 +102,7 @@ open class Module {
     /// parameter reachable under several names (a module used twice) is listed once, under the first,
     /// as torch does; `stateDict()` keeps every name.
     public func namedParameters() -> [(name: String, tensor: Tensor)] {
-        uniqueParameterSlots().compactMap { key, slot in slot.tensor.map { (key, $0) } }
-    }
-
-    /// The parameter slots, each once, under the first name that reaches it.
-    private func uniqueParameterSlots() -> [(key: String, slot: TensorSlot)] {
-        var seen = Set<ObjectIdentifier>()
-        return allSlots().filter { $0.slot.kind == .parameter && seen.insert(ObjectIdentifier($0.slot)).inserted }
+        parameterTable.parameters.compactMap { key, slot in slot.tensor.map { (key, $0) } }
     }
 
     /// The number of scalar parameters.
@@ -104,7 +111,7 @@ open class Module {
     /// Replaces parameters by name; every name must be a parameter and keep its shape.
     public func update(parameters: [String: Tensor]) {
         var applied = 0
-        for (key, slot) in allSlots() where slot.kind == .parameter {
+        for (key, slot) in parameterTable.slots where slot.kind == .parameter {
             guard let value = parameters[key] else { continue }
             precondition(
                 slot.tensor?.shape == value.shape,
@@ -121,9 +128,49 @@ open class Module {
     /// optimizer can update it in place without copying its storage.
     public func modifyParameters(_ body: (_ name: String, _ parameter: inout Tensor) -> Void) {
         // Each parameter once: a module used twice must not be stepped twice.
-        for (key, slot) in uniqueParameterSlots() {
+        for (key, slot) in parameterTable.parameters {
             slot.modify { body(key, &$0) }
         }
+    }
+}
+
+/// Counts replacements of `@ModuleInfo` children anywhere; a parameter table built at an older
+/// count is stale. One global count, because a module does not know the trees it is part of.
+private let moduleStructureGeneration = Atomic<Int>(0)
+
+/// A module tree's structure, found by reflection once and then reused, so that the hot paths
+/// (`valueAndGrad(model:)`, optimizer updates, `train()`/`eval()`) walk arrays instead of mirrors.
+final class ParameterTable {
+    /// The structure generation it was built at.
+    let generation: Int
+    /// Every parameter and buffer slot with its dotted key, in torch's `state_dict` order; a slot
+    /// reachable under several names (a module used twice) appears under each.
+    let slots: [(key: String, slot: TensorSlot)]
+    /// Each parameter slot once, under the first name that reaches it (torch's `named_parameters`).
+    let parameters: [(key: String, slot: TensorSlot)]
+    /// Every module below the root, each once. The root is not held, so that the table it caches
+    /// does not keep it alive.
+    let descendants: [Module]
+
+    init(root: Module, generation: Int) {
+        self.generation = generation
+        var slots: [(key: String, slot: TensorSlot)] = []
+        var descendants: [Module] = []
+        var seenModules = Set<ObjectIdentifier>()
+        func visit(_ module: Module, prefix: String) {
+            let own = module.ownSlots().map { (key: prefix + $0.key, slot: $0.slot) }
+            slots += own.filter { $0.slot.kind == .parameter }
+            slots += own.filter { $0.slot.kind != .parameter }
+            for (key, child) in module.children() {
+                if seenModules.insert(ObjectIdentifier(child)).inserted { descendants.append(child) }
+                visit(child, prefix: prefix + key + ".")
+            }
+        }
+        visit(root, prefix: "")
+        var seenSlots = Set<ObjectIdentifier>()
+        parameters = slots.filter { $0.slot.kind == .parameter && seenSlots.insert(ObjectIdentifier($0.slot)).inserted }
+        self.slots = slots
+        self.descendants = descendants
     }
 }
 
@@ -293,7 +340,11 @@ public final class ModuleInfo<Value>: ModuleInfoSlot {
             guard let value else { preconditionFailure("module '\(key ?? "?")' read before it was set") }
             return value
         }
-        set { value = newValue }
+        set {
+            value = newValue
+            // The tree changed: every parameter table built before is stale.
+            moduleStructureGeneration.add(1, ordering: .relaxed)
+        }
     }
 
     var anyModule: Module? { value.flatMap { ($0 as? Module) ?? ($0 as? OptionalModule)?.wrappedModule } }

@@ -79,7 +79,7 @@ extension Module {
     /// Every parameter and buffer under its PyTorch key, in torch's order.
     public func stateDict() -> StateDict {
         var result = StateDict()
-        for (key, slot) in allSlots() {
+        for (key, slot) in parameterTable.slots {
             guard let tensor = slot.tensor else { continue }
             result[key] = slot.kind == .counter ? .int64(Int64(tensor.item)) : .float(tensor)
         }
@@ -90,7 +90,7 @@ extension Module {
     /// unexpected keys are errors; shape mismatches always are. Nothing is changed unless the
     /// whole load succeeds, so a failed load leaves the model as it was.
     public func load(stateDict: StateDict, strict: Bool = true) throws {
-        let slots = allSlots().filter { $0.slot.tensor != nil }
+        let slots = parameterTable.slots.filter { $0.slot.tensor != nil }
         var error = StateDictError(missingKeys: [], unexpectedKeys: [], shapeMismatches: [])
         let known = Set(slots.map(\.key))
         error.unexpectedKeys = stateDict.keys.filter { !known.contains($0) }

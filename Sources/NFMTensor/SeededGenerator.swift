@@ -40,6 +40,29 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable, Codab
 
     private func rotateLeft(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
+    /// A uniform integer in `0..<bound`, unbiased (Lemire 2019, "Fast random integer generation in
+    /// an interval"): the high word of a 64-bit draw times `bound`, redrawing the few low words that
+    /// would make some results likelier than others.
+    ///
+    /// Use this rather than `Int.random(in:using:)`, `randomElement(using:)` or `shuffle(using:)`:
+    /// the standard library does not specify their algorithms, which may change between Swift
+    /// releases, and a seed must give the same run on every toolchain. The first draws are pinned by
+    /// a test against scripts/reference/seeded_generator_reference.py.
+    public mutating func nextIndex(below bound: Int) -> Int {
+        precondition(bound > 0, "nextIndex(below:): bound must be positive, got \(bound)")
+        let range = UInt64(bound)
+        var product = next().multipliedFullWidth(by: range)
+        if product.low < range {
+            // Only low words below 2^64 mod bound are redrawn; computing that remainder costs a
+            // division, so it is done only when the low word is small enough to possibly need it.
+            let threshold = (0 &- range) % range
+            while product.low < threshold {
+                product = next().multipliedFullWidth(by: range)
+            }
+        }
+        return Int(product.high)
+    }
+
     /// A uniform Float in [0, 1) with 24 random bits.
     public mutating func nextUniform() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
 

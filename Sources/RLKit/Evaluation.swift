@@ -20,13 +20,14 @@ public struct EpisodeRecord: Sendable {
 
 /// Plays `episodes` episodes of `game` with `network` acting ε-greedily (ε = `epsilon`; 0 is greedy),
 /// with MinAtar's sticky actions, in a fresh environment seeded with `seed`. Records the first
-/// `recordFrames` observations of the first episode. Batch-norm layers run on running statistics.
+/// `recordFrames` observations of the first episode. The network runs in evaluation mode (batch norms
+/// on running statistics).
 public func playEpisodes(
     network: any QNetwork, game: String, seed: UInt32, episodes: Int, epsilon: Double, frameLimit: Int,
     stickyActionProbability: Double = 0.1, recordFrames: Int = 0, using generator: inout SeededGenerator
 ) throws -> [EpisodeRecord] {
     var environment = try Environment(game: game, seed: seed, stickyActionProbability: stickyActionProbability)
-    for layer in network.normalizationLayers { layer.eval() }
+    network.eval()
     let count = environment.observationCount
     var input = Tensor(zeros: [1] + environment.observationShape)
     var records: [EpisodeRecord] = []
@@ -41,7 +42,7 @@ public func playEpisodes(
             }
             let action: Int
             if epsilon > 0 && Double(generator.nextUniform()) < epsilon {
-                action = Int.random(in: 0..<environment.numActions, using: &generator)
+                action = generator.nextIndex(below: environment.numActions)
             } else {
                 input.withUnsafeMutableBufferPointer { environment.observation(into: UnsafeMutableBufferPointer(rebasing: $0[0..<count])) }
                 let values = withoutGradient { network(input) }

@@ -5,15 +5,9 @@ import NFMLayers
 import NFMNN
 import NFMTensor
 
-/// A Q-network: [N, channels, 10, 10] observations → [N, actions] action values.
-public protocol QNetwork: UnaryLayer {
-    /// The batch-norm layers, whose mode the agent switches: running statistics (eval) for acting
-    /// and for targets, batch statistics (train) for the update. Empty when there are none.
-    var normalizationLayers: [Module] { get }
-
-    /// Every parameter as a handle named as in `namedParameters()`, for `gradientStep`.
-    var parameterHandles: [ParameterHandle] { get }
-}
+/// A Q-network: [N, channels, 10, 10] observations → [N, actions] action values. Its parameters are
+/// found and trained as any module's (`valueAndGrad(model:)`, `optimizer.update(model:gradients:)`).
+public protocol QNetwork: UnaryLayer {}
 
 /// The encoder in front of the 128-unit head.
 public enum EncoderKind: String, Sendable, Codable, CaseIterable {
@@ -51,14 +45,6 @@ public final class BaselineQNetwork: Module, QNetwork {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let features = relu(conv(x)).flattened(fromAxis: 1)
         return output(relu(hidden(features)))
-    }
-
-    /// None.
-    public var normalizationLayers: [Module] { [] }
-
-    /// conv, fc_hidden, output.
-    public var parameterHandles: [ParameterHandle] {
-        ParameterHandle.of(conv, prefix: "conv") + ParameterHandle.of(hidden, prefix: "fc_hidden") + ParameterHandle.of(output, prefix: "output")
     }
 }
 
@@ -131,31 +117,6 @@ public final class NFMQNetwork: Module, QNetwork {
     public var trainedParameterCount: Int {
         let idle = (0..<2).flatMap { slot in ["ad.query_layers.\(slot).", "ad.out_layers.\(slot).", "ad.gammas.\(slot)"] }
         return namedParameters().filter { name, _ in !idle.contains { name.hasPrefix($0) } }.reduce(0) { $0 + $1.tensor.scalarCount }
-    }
-
-    /// Every parameter, named as in `namedParameters()`.
-    public var parameterHandles: [ParameterHandle] {
-        var handles: [ParameterHandle] = []
-        for (key, module) in children() {
-            switch module {
-            case let layer as Conv2d: handles += ParameterHandle.of(layer, prefix: key)
-            case let layer as Linear: handles += ParameterHandle.of(layer, prefix: key)
-            default: break
-            }
-        }
-        for slot in 0..<nfm.slotCount {
-            handles += ParameterHandle.of(nfm.queryLayers[slot], prefix: "ad.query_layers.\(slot)")
-            handles += ParameterHandle.of(nfm.keyLayers[slot], prefix: "ad.key_layers.\(slot)")
-            handles += ParameterHandle.of(nfm.valueLayers[slot], prefix: "ad.val_layers.\(slot)")
-            for (index, layer) in nfm.outLayers[slot].layers.enumerated() {
-                let prefix = "ad.out_layers.\(slot).\(index)"
-                if let layer = layer as? Conv2d { handles += ParameterHandle.of(layer, prefix: prefix) }
-                if let layer = layer as? BatchNorm { handles += ParameterHandle.of(layer, prefix: prefix) }
-            }
-            let gammas = nfm.gammas
-            handles.append(ParameterHandle(name: "ad.gammas.\(slot)", get: { gammas[slot] }, set: { gammas[slot] = $0 }))
-        }
-        return handles
     }
 
     /// conv1, conv2, conv1b, conv2b, ad, fc_hidden, output.

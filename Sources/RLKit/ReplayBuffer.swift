@@ -127,7 +127,7 @@ public struct ReplayBuffer {
             // Rejection of repeats: a batch of 32 from thousands rarely repeats, so this is cheap.
             var index: Int
             repeat {
-                index = Int.random(in: 0..<count, using: &generator)
+                index = generator.nextIndex(below: count)
             } while batch.indices[0..<slot].contains(index)
             batch.indices[slot] = index
             batch.actions[slot] = Int(actions[index])

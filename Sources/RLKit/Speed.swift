@@ -33,6 +33,29 @@ public enum CPUClock {
     }
 }
 
+/// Wall-clock nanoseconds of the update's phases (forward and loss, backward, optimizer),
+/// accumulated over updates for `nfm-rl speed`.
+struct UpdateTimings {
+    /// Forward pass and loss.
+    var forward: UInt64 = 0
+    /// Back-propagation.
+    var backward: UInt64 = 0
+    /// The optimizer's step.
+    var optimizer: UInt64 = 0
+    /// The end of the last phase timed.
+    private var lastMark: UInt64 = 0
+
+    /// Starts timing an update's phases.
+    mutating func start() { lastMark = DispatchTime.now().uptimeNanoseconds }
+
+    /// Adds the time since the last mark to `phase`.
+    mutating func mark(_ phase: WritableKeyPath<UpdateTimings, UInt64>) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        self[keyPath: phase] += now - lastMark
+        lastMark = now
+    }
+}
+
 /// One timed part of the DQN step.
 public struct SpeedMeasurement: Sendable {
     /// What was timed.
@@ -68,7 +91,7 @@ extension DQNAgent {
             median("replay: sample a batch") { sampleBatch(generator: &generator) },
             median("target: Q_target(s') for a batch") { _ = withoutGradient { target(nextStates) } },
             median("update: forward, backward, RMSprop") { _ = update(generator: &generator) },
-            median("reflection walk (namedParameters), avoided") { _ = online.namedParameters() },
+            median("parameter table lookup (namedParameters)") { _ = online.namedParameters() },
         ]
         // The optimizer alone, on copies of the parameters and a separate state.
         let copies = online.namedParameters()
@@ -78,7 +101,7 @@ extension DQNAgent {
         parts.insert(median("  of which RMSprop over all parameters") {
             for index in parameters.indices { separate.update(&parameters[index], named: copies[index].name, gradient: gradients[index]) }
         }, at: 4)
-        timings = GradientStepTimings()
+        timings = UpdateTimings()
         let updatesBefore = updates
         if let network = online as? NFMQNetwork {
             var draws = SeededGenerator(seed: 9)

@@ -15,7 +15,7 @@ func runEnvironmentBenchmark(
     var environment = try Environment(game: game, seed: 0)
     var generator = SeededGenerator(seed: 5)
     // Actions drawn up front so that the loop times the game, not the generator.
-    let actions = (0..<4096).map { _ in Int(generator.next() % UInt64(Environment.actionCount)) }
+    let actions = (0..<4096).map { _ in generator.nextIndex(below: Environment.actionCount) }
     var observation = [Float](repeating: 0, count: environment.observationCount)
     var step = 0
     var checksum: Float = 0

@@ -37,10 +37,10 @@ func sortOfClevrBatch(_ batch: Int, using generator: inout SeededGenerator) -> (
     var questionValues = [Float](repeating: 0, count: batch * 11)
     var answers: [Int] = []
     for row in 0..<batch {
-        questionValues[row * 11 + Int(generator.next() % 6)] = 1
-        questionValues[row * 11 + 6 + Int(generator.next() % 2)] = 1
-        questionValues[row * 11 + 8 + Int(generator.next() % 3)] = 1
-        answers.append(Int(generator.next() % 10))
+        questionValues[row * 11 + generator.nextIndex(below: 6)] = 1
+        questionValues[row * 11 + 6 + generator.nextIndex(below: 2)] = 1
+        questionValues[row * 11 + 8 + generator.nextIndex(below: 3)] = 1
+        answers.append(generator.nextIndex(below: 10))
     }
     return (images, Tensor(shape: [batch, 11], scalars: questionValues), answers)
 }

@@ -263,27 +263,6 @@ final class ModuleTests: XCTestCase {
         XCTAssertThrowsError(try linear.load(stateDict: linearStateDict(weightShape: [3, 3]), strict: false))
     }
 
-    func testAModuleUsedTwiceIsOneSetOfParametersAsInTorch() {
-        final class Twice: Module {
-            let first: Linear
-            let second: Linear
-            init(_ layer: Linear) {
-                first = layer
-                second = layer
-                super.init()
-            }
-        }
-        var generator = SeededGenerator(seed: 1)
-        let model = Twice(Linear(2, 3, using: &generator))
-        // torch: named_parameters() lists a shared parameter once; state_dict() under every name.
-        XCTAssertEqual(model.namedParameters().map(\.name), ["first.weight", "first.bias"])
-        XCTAssertEqual(Set(model.stateDict().keys), ["first.weight", "first.bias", "second.weight", "second.bias"])
-        XCTAssertEqual(model.parameterCount, 9)
-        var visits = 0
-        model.modifyParameters { _, _ in visits += 1 }
-        XCTAssertEqual(visits, 2, "an optimizer must step a shared parameter once")
-    }
-
     func testCounterLoadsFromInt64AndSavesAsInt64() throws {
         let norm = BatchNorm1d(2)
         var stateDict = norm.stateDict()
