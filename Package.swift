@@ -118,3 +118,11 @@ let package = Package(
             ]),
     ]
 )
+
+// Debug builds compile the library targets optimised, so that `swift run nfm-classify` as a user
+// types it (without `-c release`) trains at close to release speed: at -Onone the NFM step ran 7.7×
+// slower (issue 13; measured figures in BENCHMARKS.md). The programs' thin @main folders and the
+// tests stay at -Onone, and `-enable-testing` still applies, so `@testable import` works.
+for target in package.targets where target.type == .regular {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+}

@@ -6,9 +6,10 @@ import NFMLog
 
 /// The command-line side of a sweep, shared by nfm-classify, nfm-generate and nfm-rl.
 public enum SweepCommand {
-    /// Runs at a time when `--seed-jobs` is not given. Measured on the 2-core machine (results/README.md):
-    /// two one-thread runs side by side finish a pair of seeds sooner than two two-thread runs in turn.
-    public static let defaultConcurrentRuns = 2
+    /// Runs at a time when `--seed-jobs` is not given: one, on every core. Measured on the 2-core
+    /// machine (results/README.md, Sort-of-CLEVR quick preset at 150 steps, 2 seeds × 2 models): one
+    /// after another took 207 s and 265 s, two at a time on one thread each 304 s.
+    public static let defaultConcurrentRuns = 1
 
     /// The sweep options every program removes from its command line before passing it to the runs.
     public static let sweepOptions: Set<String> = ["--seeds", "--seed-jobs", "--run-dir", "--resume", "--seed"]

@@ -157,7 +157,7 @@ public struct SweepReport: Sendable {
     /// significant difference" (which direction is better depends on the metric).
     public func verdict(of metric: String) -> String {
         guard let (paired, _) = pairedDifference(of: metric), paired.difference.count >= 2 else { return "too few pairs" }
-        if isFixed(metric) { return "fixed by the settings" }
+        if isFixed(metric) { return "same value on every seed" }
         guard paired.pValue < 0.05 else { return "no significant difference" }
         return "\(armNames[1]) \(paired.difference.mean > 0 ? "higher" : "lower")"
     }
