@@ -36,7 +36,9 @@ let package = Package(
         .target(name: "NFMTraining", dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers", "NFMLog", "NFMIO"]),
         // Comparisons over seeds: one run per seed and model (child processes), the summary with
         // confidence intervals and paired differences, band plots. Shared by the three programs.
-        .target(name: "NFMExperiments", dependencies: ["NFMTraining", "NFMLog", "NFMIO"]),
+        .target(name: "NFMExperiments", dependencies: ["NFMTraining", "NFMLog", "NFMIO", "NFMDistributed"]),
+        // Open MPI, loaded with dlopen only when started under mpirun (no build or run-time dependency otherwise).
+        .target(name: "NFMDistributed"),
         // MinAtar-faithful gridworld games; no dependencies.
         .target(name: "Envs", path: "envs", exclude: ["README.md"]),
         // Sort-of-CLEVR generation, IDX (Fashion-MNIST) parsing and deterministic batching.

@@ -15,6 +15,7 @@
 import Foundation
 import NFMIO
 import NFMLog
+import NFMDistributed
 import NFMTraining
 import Synchronization
 
@@ -140,6 +141,12 @@ public final class SeedSweep {
     public let concurrentRuns: Int
     /// The executable started for each run (by default this process's own).
     public let executable: URL
+    /// This process's share of the runs when several processes run one sweep (the ranks of an MPI
+    /// job, issue 15): the plan's seed number i (both models) belongs to rank i mod `ranks`, so that
+    /// every rank gets whole pairs. (0, 1) runs every run.
+    public let partition: (rank: Int, ranks: Int)
+    /// Extra environment for every run (e.g. its thread count); applied after `NFM_THREADS`.
+    public let environment: [String: String]
 
     /// Whether `path` is a sweep directory.
     public static func isSweep(_ path: String) -> Bool {
@@ -162,8 +169,14 @@ public final class SeedSweep {
     /// A sweep of `plan` in `directory`: a new one (the directory must not exist, or be empty), or
     /// the continuation of the sweep saved there, which must have the same program, flags and models;
     /// seeds not in it yet are added.
-    public init(plan: SweepPlan, directory: String, concurrentRuns: Int, executable: URL? = nil) throws {
+    public init(
+        plan: SweepPlan, directory: String, concurrentRuns: Int, executable: URL? = nil, partition: (rank: Int, ranks: Int) = (0, 1),
+        environment: [String: String] = [:]
+    ) throws {
         precondition(concurrentRuns >= 1, "SeedSweep: concurrentRuns must be at least 1, got \(concurrentRuns)")
+        precondition(partition.ranks >= 1 && (0..<partition.ranks).contains(partition.rank), "SeedSweep: invalid partition \(partition)")
+        self.partition = partition
+        self.environment = environment
         var plan = plan
         let manager = FileManager.default
         if Self.isSweep(directory) {
@@ -204,20 +217,30 @@ public final class SeedSweep {
         var resume: Bool
     }
 
-    /// Runs every unfinished run, `concurrentRuns` at a time (each in a child process whose output
-    /// goes to its log), prints a line as each starts and ends, then writes the summary of all runs.
-    /// Ctrl-C stops starting runs; the running ones checkpoint and stop, and the summary covers what
-    /// finished.
-    public func run(log: (String) -> Void) throws -> SweepOutcome {
-        let manager = FileManager.default
-        try manager.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
+    /// Creates the sweep directory and writes its plan (with every seed so far). ``run(log:synchronize:)``
+    /// calls it; with several ranks, rank 0 calls it first, alone, and the others then open the sweep.
+    public func prepare() throws {
+        try FileManager.default.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try encoder.encode(plan), to: directory + "/" + Self.planFile)
+    }
+
+    /// Runs every unfinished run of this process's share, `concurrentRuns` at a time (each in a
+    /// child process whose output goes to its log), printing a line as each starts and ends. With
+    /// several ranks, `synchronize` (an MPI barrier) then waits for the others, and rank 0 alone
+    /// writes the summary of all runs. Ctrl-C stops starting runs; the running ones checkpoint and
+    /// stop, and the summary covers what finished.
+    public func run(log print: (String) -> Void, synchronize: (() throws -> Void)? = nil) throws -> SweepOutcome {
+        let manager = FileManager.default
+        let ranked = partition.ranks > 1
+        let prefix = ranked ? "rank \(partition.rank): " : ""
+        func log(_ line: String) { print(prefix + line) }
+        if partition.rank == 0 { try prepare() }
 
         var jobs: [Job] = []
         var finishedBefore = 0
-        for seed in plan.seeds {
+        for (index, seed) in plan.seeds.enumerated() where index % partition.ranks == partition.rank {
             for arm in plan.arms {
                 let path = runDirectory(seed: seed, arm: arm.name)
                 if (try? FinalMetrics.read(directory: path)) != nil {
@@ -238,16 +261,19 @@ public final class SeedSweep {
                 jobs.append(Job(seed: seed, arm: arm, resume: resume))
             }
         }
-        let total = plan.seeds.count * plan.arms.count
+        let total = plan.seeds.indices.filter { $0 % partition.ranks == partition.rank }.count * plan.arms.count
         log("sweep: \(plan.program), models \(plan.arms.map(\.name).joined(separator: " vs ")), seeds \(plan.seeds.map(String.init).joined(separator: ","))")
         log("sweep: \(total) runs, \(finishedBefore) already finished, \(jobs.count) to run, \(concurrentRuns) at a time"
             + (concurrentRuns > 1 ? " (one thread each)" : "") + "; directory \(directory)")
 
-        var environment = ProcessInfo.processInfo.environment
+        // A run is a single process even when this one is an MPI rank.
+        var environment = MPI.childEnvironment(ProcessInfo.processInfo.environment)
+        environment[Self.parentVariable] = String(getpid())
         if concurrentRuns > 1 {
             environment["NFM_THREADS"] = "1"
             environment["OMP_NUM_THREADS"] = "1"
         }
+        environment.merge(self.environment) { _, new in new }
         let ended = Mutex<[Int]>([])
         let wake = DispatchSemaphore(value: 0)
         var running: [Int: (process: Process, start: Double)] = [:]
@@ -328,9 +354,29 @@ public final class SeedSweep {
                 }
             }
         }
+        if let synchronize, ranked {
+            log("my runs are done; waiting for the other ranks")
+            try synchronize()
+        }
         let report = try SweepReport.load(plan: plan, sweep: self)
-        let outputs = try report.write(to: directory)
+        let outputs = partition.rank == 0 ? try report.write(to: directory) : []
         return SweepOutcome(report: report, outputs: outputs, interrupted: interrupted || Interrupt.isRequested, failures: failures)
+    }
+
+    /// The environment variable that tells a run the process id of the sweep that started it.
+    public static let parentVariable = "NFM_SWEEP_PARENT"
+
+    /// In a run started by a sweep: watches the sweep's process and, should it die (killed, or its
+    /// MPI job aborted because another rank died), interrupts this run as Ctrl-C does, so that it
+    /// writes its checkpoint and stops instead of training on unwatched. Programs call it first
+    /// thing; elsewhere it does nothing. (Linux's PR_SET_PDEATHSIG would do this, but `prctl` is
+    /// variadic and Swift cannot call it.)
+    public static func followParentProcess() {
+        guard let parent = ProcessInfo.processInfo.environment[parentVariable].flatMap(Int32.init) else { return }
+        Thread.detachNewThread {
+            while getppid() == parent { sleep(1) }
+            kill(getpid(), SIGINT)
+        }
     }
 
     /// `base`, or `base-2`, `base-3`, … : the first name not taken.
