@@ -36,7 +36,11 @@ let package = Package(
         .target(name: "NFMTraining", dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers", "NFMLog", "NFMIO"]),
         // Comparisons over seeds: one run per seed and model (child processes), the summary with
         // confidence intervals and paired differences, band plots. Shared by the three programs.
-        .target(name: "NFMExperiments", dependencies: ["NFMTraining", "NFMLog", "NFMIO", "NFMDistributed"]),
+        .target(
+            name: "NFMExperiments",
+            dependencies: [
+                "NFMTraining", "NFMLog", "NFMIO", "NFMDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // Open MPI, loaded with dlopen only when started under mpirun (no build or run-time dependency otherwise).
         .target(name: "NFMDistributed"),
         // MinAtar-faithful gridworld games; no dependencies.

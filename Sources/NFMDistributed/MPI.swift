@@ -28,7 +28,7 @@ public enum MPIError: Error, CustomStringConvertible, LocalizedError, Sendable, 
         switch self {
         case .libraryNotFound(let path, let reason):
             return "started under mpirun, but cannot open Open MPI's library \(path) (\(reason)); "
-                + "install it with `bash scripts/setup-mpi.sh` (libopenmpi-dev openmpi-bin), or name it in NFM_MPI_LIBRARY"
+                + "install it with `bash scripts/setup.sh --mpi` (libopenmpi-dev openmpi-bin), or name it in NFM_MPI_LIBRARY"
         case .symbolMissing(let name, let library):
             return "\(library) has no \(name): it is not Open MPI 4.x, which this program's MPI support is written for"
         case .callFailed(let function, let code):

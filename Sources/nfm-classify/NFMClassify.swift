@@ -41,8 +41,6 @@ extension ClassifyPreset: ExpressibleByArgument {}
 extension ClassifyBatching: ExpressibleByArgument {}
 extension HeadPooling: ExpressibleByArgument {}
 extension ClassifyArchitecture: ExpressibleByArgument {}
-extension SeedList: ExpressibleByArgument {}
-
 /// A comma-separated list of channel counts, e.g. `48,96,192,384`.
 struct Widths: ExpressibleByArgument {
     var values: [Int]
@@ -179,13 +177,7 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue the run (or the --seeds sweep) in this directory from its latest checkpoints, with its saved settings.", valueName: "run-dir"))
     var resume: String?
 
-    @Option(help: ArgumentHelp(
-        "Compare the models over seeds: a count (5 = seeds 1…5) or a list (1,2,3). Each seed and model is a run under --run-dir; then a summary: mean ± 95% CI per model, the paired difference NFM − baseline, band plots.",
-        valueName: "seeds"))
-    var seeds: SeedList?
-
-    @Option(help: "With --seeds: runs at a time, each on 1 thread when more than 1. (default: \(SweepCommand.defaultConcurrentRuns))")
-    var seedJobs: Int?
+    @OptionGroup var sweep: SweepOptions
 
     /// The run's settings and directory from the flags (and, when resuming, the saved config.json).
     func resolve() throws -> (configuration: ClassifyConfiguration, runPath: String) {
@@ -221,7 +213,7 @@ struct Train: ParsableCommand {
     func validate() throws {
         // A resumed run's settings are checked in run(), after its config.json is read.
         if resume == nil { try checkConfiguration(try resolve().configuration) }
-        if seeds != nil && data.seed != nil { throw ValidationError("--seeds and --seed both choose seeds; give only one") }
+        if sweep.seeds != nil && data.seed != nil { throw ValidationError("--seeds and --seed both choose seeds; give only one") }
     }
 
     /// `--seeds`, or `--resume` of a sweep: every seed of the comparison as its own run (NFMExperiments).
@@ -230,8 +222,8 @@ struct Train: ParsableCommand {
         let code: Int32
         do {
             code = try SweepCommand.run(
-                program: "nfm-classify", arguments: Array(CommandLine.arguments.dropFirst()), seeds: seeds, resume: resume,
-                directory: runDir, concurrentRuns: seedJobs,
+                program: "nfm-classify", arguments: Array(CommandLine.arguments.dropFirst()), seeds: sweep.seeds, resume: resume,
+                directory: runDir, concurrentRuns: sweep.seedJobs,
                 arms: models.map { SweepArm(name: $0.rawValue, arguments: ["--model", $0.rawValue]) }, modelOptions: ["--model"],
                 headlineMetrics: ["eval/accuracy", "eval/relational_accuracy", "ood/accuracy"], log: consoleLog)
         } catch {
@@ -241,7 +233,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        if seeds != nil || resume.map(SeedSweep.isSweep) == true { return try runSweep() }
+        if sweep.isSweep(resume: resume) { return try runSweep() }
         let resolved: (configuration: ClassifyConfiguration, runPath: String)
         do {
             resolved = try resolve()

@@ -14,8 +14,6 @@ import NFMLog
 extension ModelKind: ExpressibleByArgument {}
 extension DatasetName: ExpressibleByArgument {}
 extension Preset: ExpressibleByArgument {}
-extension SeedList: ExpressibleByArgument {}
-
 @main
 struct NFMGenerate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,13 +69,7 @@ struct Train: ParsableCommand {
     @Option(help: "Resume the run (or the --seeds sweep) in this directory from its latest checkpoint (its config.json is used; --steps may extend it).")
     var resume: String?
 
-    @Option(help: ArgumentHelp(
-        "Compare NFM with the capacity-matched baseline over seeds: a count (3 = seeds 1…3) or a list (1,2,3). Each seed and model is a run under --run-dir (pictures inside it); then a summary: mean ± 95% CI per model, the paired difference NFM − baseline, band plots.",
-        valueName: "seeds"))
-    var seeds: SeedList?
-
-    @Option(help: "With --seeds: runs at a time, each on 1 thread when more than 1 (default \(SweepCommand.defaultConcurrentRuns)).")
-    var seedJobs: Int?
+    @OptionGroup var sweep: SweepOptions
 
     @Option(help: "Write sample grids and a fixed-noise strip every this many steps (and checkpoint). Default: the preset's.")
     var sampleEvery: Int?
@@ -123,7 +115,7 @@ struct Train: ParsableCommand {
 
     /// `--seeds`, or `--resume` of a sweep: NFM and the baseline on every seed (NFMExperiments).
     func runSweep() throws {
-        if seeds != nil && seed != nil { throw ValidationError("--seeds and --seed both choose seeds; give only one") }
+        if sweep.seeds != nil && seed != nil { throw ValidationError("--seeds and --seed both choose seeds; give only one") }
         if resume == nil {
             // The runs share the feature classifier: train it once here rather than in two runs at once.
             var configuration = ExperimentConfiguration.defaults(model: model, dataset: dataset, preset: preset, useNFM: true)
@@ -135,8 +127,8 @@ struct Train: ParsableCommand {
         }
         let pictures = ["--samples-root", SweepArm.runDirectoryToken + "/samples"]
         let code = try SweepCommand.run(
-            program: "nfm-generate", arguments: Array(CommandLine.arguments.dropFirst()), seeds: seeds, resume: resume,
-            directory: runDir, concurrentRuns: seedJobs,
+            program: "nfm-generate", arguments: Array(CommandLine.arguments.dropFirst()), seeds: sweep.seeds, resume: resume,
+            directory: runDir, concurrentRuns: sweep.seedJobs,
             arms: [SweepArm(name: "baseline", arguments: ["--no-nfm"] + pictures), SweepArm(name: "nfm", arguments: ["--nfm"] + pictures)],
             modelOptions: ["--samples-root"], modelFlags: ["--nfm", "--no-nfm"],
             headlineMetrics: model == .vae ? ["eval/elbo", "eval/iwae", "eval/fd"] : ["eval/fd"], log: consoleLog)
@@ -144,7 +136,7 @@ struct Train: ParsableCommand {
     }
 
     mutating func run() throws {
-        if seeds != nil || resume.map(SeedSweep.isSweep) == true { return try runSweep() }
+        if sweep.isSweep(resume: resume) { return try runSweep() }
         var configuration: ExperimentConfiguration
         let run: RunDirectory
         if let resume {

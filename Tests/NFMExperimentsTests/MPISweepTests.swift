@@ -15,7 +15,7 @@ func executable(named name: String) -> String? {
     return nil
 }
 
-/// mpirun (scripts/setup-mpi.sh installs Open MPI) and the nfm-classify binary are both there.
+/// mpirun (`bash scripts/setup.sh --mpi` installs Open MPI) and the nfm-classify binary are both there.
 let mpiTestsCanRun = executable(named: "mpirun") != nil && FileManager.default.isExecutableFile(atPath: productsDirectory + "/nfm-classify")
 
 /// Runs `path arguments` with `environment` added; returns its exit status and output.
@@ -49,7 +49,7 @@ let tinySweep = [
 
 let mpirun = ["--allow-run-as-root", "--oversubscribe", "-np", "2"]
 
-@Suite(.serialized, .enabled(if: mpiTestsCanRun, "needs mpirun (bash scripts/setup-mpi.sh) and the built nfm-classify"))
+@Suite(.serialized, .enabled(if: mpiTestsCanRun, "needs mpirun (bash scripts/setup.sh --mpi) and the built nfm-classify"))
 struct MPISweepTests {
     /// Issue 15: `mpirun -np 2 nfm-classify --seeds 2` runs seed 1 on rank 0 and seed 2 on rank 1,
     /// and every run's final metrics equal those of the same sweep in one process, bit for bit (both
