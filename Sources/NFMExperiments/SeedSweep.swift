@@ -38,6 +38,24 @@ public struct SweepArm: Codable, Sendable, Equatable {
     }
 }
 
+/// A published or otherwise known value of a metric, drawn beside the sweep's curves as a
+/// horizontal line (e.g. MinAtar's DQN return after 5M frames).
+public struct SweepReference: Codable, Sendable, Equatable {
+    /// The logged metric it belongs to.
+    public var metric: String
+    /// Its value.
+    public var value: Double
+    /// Its legend entry, with its source.
+    public var label: String
+
+    /// A reference line.
+    public init(metric: String, value: Double, label: String) {
+        self.metric = metric
+        self.value = value
+        self.label = label
+    }
+}
+
 /// What a sweep runs: the same program and flags for every run, one arm per model, one run per seed
 /// and arm. With two arms the first is the control and the second the treatment, and the summary
 /// gives the paired difference treatment − control.
@@ -53,9 +71,14 @@ public struct SweepPlan: Codable, Sendable, Equatable {
     public var seeds: [UInt64]
     /// The final metrics printed as each run finishes (all final metrics go into the summary).
     public var headlineMetrics: [String]
+    /// Known values drawn beside the curves (nil in sweeps saved before there were any).
+    public var references: [SweepReference]?
 
     /// A plan.
-    public init(program: String, arguments: [String], arms: [SweepArm], seeds: [UInt64], headlineMetrics: [String]) {
+    public init(
+        program: String, arguments: [String], arms: [SweepArm], seeds: [UInt64], headlineMetrics: [String], references: [SweepReference] = []
+    ) {
+        self.references = references
         precondition(!arms.isEmpty && Set(arms.map(\.name)).count == arms.count, "SweepPlan: arms must be non-empty with distinct names")
         self.program = program
         self.arguments = arguments

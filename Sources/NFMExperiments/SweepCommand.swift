@@ -24,7 +24,7 @@ public enum SweepCommand {
     public static func run(
         program: String, arguments: [String], seeds: SeedList?, resume: String?, directory: String?, concurrentRuns: Int?,
         arms: [SweepArm], modelOptions: Set<String> = [], modelFlags: Set<String> = [], headlineMetrics: [String],
-        log: (String) -> Void
+        references: [SweepReference] = [], log: (String) -> Void
     ) throws -> Int32 {
         if let concurrentRuns, concurrentRuns < 1 { throw SweepCommandError("--seed-jobs must be at least 1, got \(concurrentRuns)") }
         // Under mpirun each rank runs its share of the seeds (issue 15); the ranks on one machine
@@ -48,7 +48,8 @@ public enum SweepCommand {
             }
             guard let seeds else { throw SweepCommandError("a sweep needs --seeds (a count such as 5, or a list such as 1,2,3)") }
             let common = SweepPlan.removing(options: sweepOptions.union(modelOptions), flags: modelFlags, from: arguments)
-            let plan = SweepPlan(program: program, arguments: common, arms: arms, seeds: seeds.seeds, headlineMetrics: headlineMetrics)
+            let plan = SweepPlan(
+                program: program, arguments: common, arms: arms, seeds: seeds.seeds, headlineMetrics: headlineMetrics, references: references)
             let path = chosen ?? "runs/" + RunDirectory.timestampedName(program: program, model: "seeds")
             return try SeedSweep(
                 plan: plan, directory: path, concurrentRuns: concurrentRuns ?? defaultConcurrentRuns, partition: partition,

@@ -103,11 +103,11 @@ public final class DQNRun {
     }
 
     /// What a comparison over seeds summarises (`final_metrics.json`): the evaluation's mean
-    /// return, the last 100-episode average training return, the episodes played, and the online
+    /// return, the last 100-episode average training return (as logged), the episodes played, and the online
     /// network's total and trained parameters.
     func finalMetrics(_ summary: DQNRunSummary) -> [String: Double] {
         var values: [String: Double] = [
-            "train/average_return": summary.averageReturn, "train/episodes": Double(summary.episodes),
+            "rollout/average_return_100": summary.averageReturn, "rollout/episodes": Double(summary.episodes),
             "parameters/total": Double(agent.online.parameterCount), "parameters/trained": Double((agent.online as? NFMQNetwork)?.trainedParameterCount ?? agent.online.parameterCount),
         ]
         values["eval/mean_return"] = summary.evaluationReturn

@@ -112,7 +112,11 @@ struct Train: ParsableCommand {
         let code = try SweepCommand.run(
             program: "nfm-rl", arguments: Array(CommandLine.arguments.dropFirst()), seeds: sweep.seeds, resume: resume, directory: runDir,
             concurrentRuns: sweep.seedJobs, arms: arms, modelOptions: ["--encoder", "--encoders"],
-            headlineMetrics: ["eval/mean_return", "train/average_return"], log: consoleLog)
+            headlineMetrics: ["eval/mean_return", "rollout/average_return_100"],
+            references: DQNConfiguration.minatarPublishedReturn[game].map {
+                [SweepReference(metric: "rollout/average_return_100", value: $0, label: "MinAtar DQN at 5M frames (published)")]
+            } ?? [],
+            log: consoleLog)
         if code != 0 { throw ExitCode(code) }
     }
 
