@@ -358,6 +358,7 @@ public final class SeedSweep {
                 let status = entry.process.terminationStatus
                 let path = runDirectory(seed: job.seed, arm: job.arm.name)
                 let name = "seed \(job.seed) · \(job.arm.name)"
+                try recordTiming(seed: job.seed, arm: job.arm.name, status: status, seconds: seconds)
                 if status == 0, let metrics = try? FinalMetrics.read(directory: path) {
                     completed += 1
                     durations.append(seconds)
@@ -384,6 +385,23 @@ public final class SeedSweep {
         let report = try SweepReport.load(plan: plan, sweep: self)
         let outputs = partition.rank == 0 ? try report.write(to: directory) : []
         return SweepOutcome(report: report, outputs: outputs, interrupted: interrupted || Interrupt.isRequested, failures: failures)
+    }
+
+    /// The file that lists every run invocation's end: `seed,model,exit_status,seconds,ended_utc`,
+    /// one line each, across every invocation of the sweep (a run resumed three times has three
+    /// lines), so that a sweep's compute time adds up however often it was continued.
+    public static let timingsFile = "timings.csv"
+
+    private func recordTiming(seed: UInt64, arm: String, status: Int32, seconds: Double) throws {
+        let path = directory + "/" + Self.timingsFile
+        if !FileManager.default.fileExists(atPath: path) {
+            try AtomicFile.write("seed,model,exit_status,seconds,ended_utc\n", to: path)
+        }
+        guard let file = FileHandle(forWritingAtPath: path) else { throw SweepError.cannotStart(path: path, reason: "cannot open for appending") }
+        defer { try? file.close() }
+        file.seekToEndOfFile()
+        let ended = ISO8601DateFormatter().string(from: Date())
+        file.write(Data("\(seed),\(arm),\(status),\(String(format: "%.1f", seconds)),\(ended)\n".utf8))
     }
 
     /// The environment variable that tells a run the process id of the sweep that started it.

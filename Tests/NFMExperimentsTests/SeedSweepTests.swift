@@ -66,6 +66,8 @@ func invocations(_ sweep: SeedSweep, seed: UInt64, arm: String) -> [String] {
         #expect(abs(paired.test.difference.halfWidth - 4.302653 * 0.001 / 3.0.squareRoot()) < 1e-8)
         #expect(report.verdict(of: "eval/accuracy") == "nfm higher")
         // Every file of the summary, and a band plot per logged metric.
+        let timings = try String(contentsOfFile: root + "/sweep/" + SeedSweep.timingsFile, encoding: .utf8).split(separator: "\n")
+        #expect(timings.count == 1 + 6 && timings.dropFirst().allSatisfy { $0.split(separator: ",")[2] == "0" })
         for name in ["summary.md", "summary.csv", "seeds.csv", "curves.csv", "plots/eval_accuracy.png", "sweep.json"] {
             #expect(FileManager.default.fileExists(atPath: root + "/sweep/" + name), "\(name)")
         }

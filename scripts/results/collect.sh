@@ -26,6 +26,7 @@ done
 out=results/$name
 mkdir -p "$out/plots" "$out/runs"
 cp "$sweep"/sweep.json "$sweep"/summary.md "$sweep"/summary.csv "$sweep"/seeds.csv "$sweep"/curves.csv "$out"/
+[ -f "$sweep/timings.csv" ] && cp "$sweep/timings.csv" "$out"/
 cp "$sweep"/plots/*.png "$out"/plots/
 # Per run: its settings, final metrics and logged metrics (CSV), never its checkpoints.
 for run in "$sweep"/seed-*/*/; do
@@ -54,6 +55,9 @@ isa=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx512f|avx2|fma
     echo "| | |"
     echo "| --- | --- |"
     echo "| wall time | $wall |"
+    if [ -f "$sweep/timings.csv" ]; then
+        echo "| run time, all runs and invocations added | $(awk -F, 'NR > 1 { s += $4 } END { printf "%.0f min", s / 60 }' "$sweep/timings.csv") (timings.csv) |"
+    fi
     echo "| machine | $cpu, $(nproc) cores, ISA: ${isa:-baseline x86-64} |"
     echo "| commit | $commit |"
     echo "| collected | $(date -u +%F) |"
