@@ -90,21 +90,24 @@ public enum ClassifySession {
                     + ["eval/accuracy", "ood/accuracy"].compactMap { name in metrics[name].map { String(format: "\(name) %.1f%%", $0 * 100) } }
                     .joined(separator: ", "))
         }
-        try parent.writeConfig(configuration)
+        // A resumed run's files are written only after its checkpoints and metrics were checked
+        // (in ClassifyTraining.train); the parent of a two-model run after its first model's.
+        if !resume { try parent.writeConfig(configuration) }
 
         var results: [ModelResult] = []
         for kind in configuration.model.kinds {
             let run: RunDirectory
+            let exists = FileManager.default.fileExists(atPath: parent.file(kind.rawValue))
             if configuration.model == .both {
-                let exists = FileManager.default.fileExists(atPath: parent.file(kind.rawValue))
                 run = try RunDirectory(name: kind.rawValue, root: parent.path, resume: resume && exists)
-                try run.writeConfig(configuration.single(kind))
             } else {
                 run = parent
             }
             log("")
             log("== \(kind.rawValue) ==")
-            let result = try ClassifyTraining.train(kind, configuration: configuration.single(kind), data: data, run: run, resume: resume, log: log)
+            let result = try ClassifyTraining.train(
+                kind, configuration: configuration.single(kind), data: data, run: run, resume: resume && (run === parent || exists), log: log)
+            if resume && configuration.model == .both && results.isEmpty { try parent.writeConfig(configuration) }
             results.append(result)
             if run !== parent {
                 for output in run.outputs { parent.record(output: output.path, description: kind.rawValue + " " + output.description) }

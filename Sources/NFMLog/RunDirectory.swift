@@ -53,11 +53,17 @@ public final class RunDirectory {
     public let isResumed: Bool
     /// Every output recorded so far, in recording order.
     public private(set) var outputs: [(path: String, description: String)] = []
+    /// The directory's lock, held while this object (or another of this process for the same
+    /// directory) lives, so that no second process works in the run at the same time.
+    public let lock: RunLock
 
     /// Creates `root/name` (and `root`), or with `resume` reopens it.
     ///
     /// A fresh run refuses a directory that exists and is not empty, so that a second run never
-    /// mixes its files with the first's. A resumed run requires the directory to exist.
+    /// mixes its files with the first's. A resumed run requires the directory to exist. Either
+    /// way the directory is locked (``RunLock``): a second process gets ``RunLockError/inUse(directory:owner:)``
+    /// naming this one's pid and host, and a lock left by a killed process is taken over with a
+    /// note on standard error.
     public init(name: String, root: String = "runs", resume: Bool = false) throws {
         precondition(!name.isEmpty && !name.contains("/") && name != "." && name != "..", "RunDirectory: invalid run name \"\(name)\"")
         self.name = name
@@ -68,15 +74,19 @@ public final class RunDirectory {
         let exists = manager.fileExists(atPath: path, isDirectory: &isDirectory)
         if resume {
             guard exists && isDirectory.boolValue else { throw RunDirectoryError.notFound(path: path) }
-            return
+        } else {
+            if exists && (!isDirectory.boolValue || !((try? manager.contentsOfDirectory(atPath: path))?.isEmpty ?? false)) {
+                throw RunDirectoryError.alreadyExists(path: path)
+            }
+            do {
+                try manager.createDirectory(atPath: path, withIntermediateDirectories: true)
+            } catch {
+                throw RunDirectoryError.cannotCreate(path: path, reason: error.localizedDescription)
+            }
         }
-        if exists && (!isDirectory.boolValue || !((try? manager.contentsOfDirectory(atPath: path))?.isEmpty ?? false)) {
-            throw RunDirectoryError.alreadyExists(path: path)
-        }
-        do {
-            try manager.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw RunDirectoryError.cannotCreate(path: path, reason: error.localizedDescription)
+        lock = try RunLock.acquire(directory: path)
+        if let previous = lock.takenOverFrom {
+            FileHandle.standardError.write(Data("note: took over the lock of \(path) left by \(previous); that process is gone\n".utf8))
         }
     }
 

@@ -10,6 +10,7 @@ import NFMData
 import NFMKernels
 import NFMLog
 import NFMModels
+import NFMTraining
 
 @main
 struct NFMClassify: ParsableCommand {
@@ -180,7 +181,7 @@ struct Train: ParsableCommand {
     func resolve() throws -> (configuration: ClassifyConfiguration, runPath: String) {
         if let resume {
             if runDir != nil { throw ValidationError("--resume and --run-dir both name a run directory; give only --resume") }
-            let saved = try ClassifySession.readConfiguration(resume + "/" + ClassifySession.configurationFile)
+            let saved = try Checkpoint.loadConfiguration(ClassifyConfiguration.self, ofRun: resume, log: consoleLog)
             var requested = saved
             apply(to: &requested)
             if let preset { requested.preset = preset }
