@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# One-time setup for NFM-Swift on Debian 12: installs the C libraries and the Fashion-MNIST data.
+# One-time setup for NFM-Swift on Debian 12: installs the C libraries, the Fashion-MNIST data and
+# strace (scripts/faults.sh uses it to kill a program inside a file write; optional there).
 # Idempotent: when everything is already installed it only checks and returns in about a second.
 set -euo pipefail
 
-packages=(libdnnl-dev libpng-dev zlib1g-dev dataset-fashion-mnist)
+packages=(libdnnl-dev libpng-dev zlib1g-dev dataset-fashion-mnist strace)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -8,9 +8,9 @@ import NFMTensor
 /// module (`model.safetensors`: exactly the PyTorch `state_dict`, loadable with
 /// `model.load_state_dict(safetensors.torch.load_file(...))`), one per optimizer (torch's state
 /// names), `trainer.safetensors` (step, random-generator state, program state such as the data
-/// position or a replay buffer) and a copy of the run's `config.json`. It is written into a
-/// temporary directory, each file atomically, then renamed into place; only then does
-/// `checkpoints/latest` (written atomically) point at it. A crash or a full disk at any moment
+/// position or a replay buffer) and a copy of the run's `config.json` (`run-config.json`). It is
+/// written into a temporary directory, each file atomically, then renamed into place; only then
+/// does `checkpoints/latest` (written atomically) point at it. A crash or a full disk at any moment
 /// leaves the previous checkpoint complete.
 ///
 /// Resume does not trust `latest` alone: it tries the step directories newest first and takes the
@@ -22,8 +22,9 @@ public enum Checkpoint {
     public static func optimizerFile(_ name: String) -> String { "\(name).safetensors" }
     /// Step, generator state and program state.
     public static let trainerFile = "trainer.safetensors"
-    /// The copy of the run's settings saved with each checkpoint.
-    public static let configurationFile = "config.json"
+    /// The copy of the run's `config.json` saved with each checkpoint (another name, so that the
+    /// commands that look for the nearest `config.json` still find the run's).
+    public static let configurationCopyFile = "run-config.json"
     /// The prefix of a damaged checkpoint that a resume set aside (never deleted).
     public static let setAsidePrefix = "damaged-"
 
@@ -78,7 +79,7 @@ public enum Checkpoint {
     public static func loadConfiguration<Configuration: Decodable>(
         _ type: Configuration.Type, ofRun path: String, log: (String) -> Void
     ) throws -> Configuration {
-        let file = path + "/" + configurationFile
+        let file = path + "/config.json"
         let failure: String
         do {
             return try JSONDecoder().decode(type, from: Data(AtomicFile.readBytes(contentsOf: file)))
@@ -90,7 +91,7 @@ public enum Checkpoint {
             failure = "it is not a valid configuration (\(error))"
         }
         for checkpoint in stepDirectories(inRun: path) {
-            let copy = checkpoint.path + "/" + configurationFile
+            let copy = checkpoint.path + "/" + configurationCopyFile
             if let bytes = try? AtomicFile.readBytes(contentsOf: copy), let configuration = try? JSONDecoder().decode(type, from: Data(bytes)) {
                 log("\(file): \(failure); using the copy saved with the checkpoint \(copy)")
                 return configuration
@@ -143,8 +144,8 @@ extension Trainer {
             for (key, tensor) in programState?.save() ?? [:] { trainerState["program." + key] = .float(tensor) }
             try trainerState.save(to: temporary + "/" + Checkpoint.trainerFile)
             FaultInjection.checkpointFileWritten()
-            if let configuration = try? AtomicFile.readBytes(contentsOf: run.file(Checkpoint.configurationFile)) {
-                try AtomicFile.write(configuration, to: temporary + "/" + Checkpoint.configurationFile)
+            if let configuration = try? AtomicFile.readBytes(contentsOf: run.file("config.json")) {
+                try AtomicFile.write(configuration, to: temporary + "/" + Checkpoint.configurationCopyFile)
                 FaultInjection.checkpointFileWritten()
             }
             try replace(final, with: temporary)

@@ -93,10 +93,8 @@ final class EndToEndTests: XCTestCase {
             XCTAssertEqual(evaluation.metrics, result.evaluation!.metrics)
         }
         XCTAssertTrue(exists(root + "/eval/nfm/attention.png"))
-        // The nearest is the copy each checkpoint keeps of the settings it was made with.
-        let newest = try Checkpoint.resolve(root + "/resumed/nfm")
-        XCTAssertEqual(ClassifyCheckpointEvaluation.findConfiguration(near: newest + "/model.safetensors"), URL(fileURLWithPath: newest + "/config.json").path)
-        XCTAssertEqual(try ClassifySession.readConfiguration(newest + "/config.json"), try ClassifySession.readConfiguration(root + "/resumed/nfm/config.json"))
+        XCTAssertEqual(ClassifyCheckpointEvaluation.findConfiguration(near: try Checkpoint.resolve(root + "/resumed/nfm") + "/model.safetensors"),
+                       URL(fileURLWithPath: root + "/resumed/nfm/config.json").path)
     }
 
     func testAResumeRefusesChangedModelSettings() throws {

@@ -88,8 +88,8 @@ extension TrainerTests {
         XCTAssertEqual(trainer.lastCheckpoint, checkpoints("again") + "/step-000000010")
         XCTAssertFalse(FileManager.default.fileExists(atPath: checkpoints("again") + "/.step-000000010.old"))
         XCTAssertEqual(
-            try snapshot(checkpoints("again") + "/step-000000010").filter { $0.key != "config.json" },
-            try snapshot(checkpoints("straight") + "/step-000000010").filter { $0.key != "config.json" })
+            try snapshot(checkpoints("again") + "/step-000000010").filter { $0.key != "run-config.json" },
+            try snapshot(checkpoints("straight") + "/step-000000010").filter { $0.key != "run-config.json" })
 
         // A process killed between the two renames leaves `.step-N.old` and no `step-N`.
         try FileManager.default.moveItem(atPath: checkpoints("again") + "/step-000000010", toPath: checkpoints("again") + "/.step-000000010.old")
@@ -118,7 +118,7 @@ extension TrainerTests {
         var said: [String] = []
         let configuration = try Checkpoint.loadConfiguration([String: String].self, ofRun: run.path) { said.append($0) }
         XCTAssertEqual(configuration, ["learning_rate": "0.01"])
-        XCTAssertTrue(said.first?.contains("using the copy saved with the checkpoint \(run.path)/checkpoints/step-000000001/config.json") ?? false, "\(said)")
+        XCTAssertTrue(said.first?.contains("using the copy saved with the checkpoint \(run.path)/checkpoints/step-000000001/run-config.json") ?? false, "\(said)")
         try FileManager.default.removeItem(atPath: run.path + "/checkpoints")
         XCTAssertThrowsError(try Checkpoint.loadConfiguration([String: String].self, ofRun: run.path) { _ in }) { error in
             XCTAssertTrue("\(error)".contains("\(run.path)/config.json: it is not a valid configuration"), "\(error)")
