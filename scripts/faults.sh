@@ -62,8 +62,8 @@ generate_flags=(--classifier-directory "$WORK/classifier" --samples-root "$WORK/
 generate_fresh() {
     local run=$1
     shift
-    ${EXEC:-} "$BIN/nfm-generate" train --model vae --steps 12 --batch-size 8 --sample-every 3 --fd-samples 32 \
-        --iwae-images 4 --iwae-samples 4 --classifier-steps 4 --run-dir "$run" "${generate_flags[@]}" "$@"
+    ${EXEC:-} "$BIN/nfm-generate" train --model gan --steps 12 --batch-size 8 --discriminator-steps 1 --sample-every 3 \
+        --fd-samples 32 --classifier-steps 4 --run-dir "$run" "${generate_flags[@]}" "$@"
 }
 generate_resume() { "$BIN/nfm-generate" train --resume "$1" "${generate_flags[@]}"; }
 generate_load() { "$BIN/nfm-generate" sample --checkpoint "$1" --count 4 --output "$WORK/loads/$RANDOM$RANDOM.png"; }

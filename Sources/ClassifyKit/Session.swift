@@ -77,8 +77,7 @@ public enum ClassifySession {
         // Data first: a missing or corrupt file stops the run before anything is created.
         let data = try ClassifyData.load(configuration)
         let configuration = data.adjusting(configuration)
-        let (root, name) = splitRunPath(runPath)
-        let parent = try RunDirectory(name: name, root: root, resume: resume)
+        let parent = try RunDirectory(path: runPath, resume: resume)
         log("run directory: \(parent.path)")
         log(data.summary)
         var prior: AccuracyTable?
@@ -139,16 +138,6 @@ public enum ClassifySession {
 /// progress lines on standard error even when both go to one file.
 public func consoleLog(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
-}
-
-/// A run directory path as RunDirectory's (root, name): `runs/x` → ("runs", "x"), `x` → ("", "x"),
-/// `/tmp/x/` → ("/tmp", "x").
-public func splitRunPath(_ path: String) -> (root: String, name: String) {
-    var trimmed = path
-    while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
-    guard let slash = trimmed.lastIndex(of: "/") else { return ("", trimmed) }
-    let root = slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
-    return (root, String(trimmed[trimmed.index(after: slash)...]))
 }
 
 /// The side-by-side summary of the models of one run, beside the accuracy of answering from the
@@ -272,8 +261,7 @@ public enum ClassifyCheckpointEvaluation {
         }
         let data = try ClassifyData.load(configuration, training: false)
         log(data.summary)
-        let (root, name) = splitRunPath(runPath)
-        let run = try RunDirectory(name: name, root: root)
+        let run = try RunDirectory(path: runPath)
         try run.writeConfig(data.adjusting(configuration))
         var results: [(kind: ClassifyModelKind, evaluation: Evaluation)] = []
         for (kind, path, model) in models {

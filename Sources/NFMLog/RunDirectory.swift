@@ -90,6 +90,19 @@ public final class RunDirectory {
         }
     }
 
+    /// The run directory at `path` (`runs/x`, `x`, `/tmp/x/`), as ``init(name:root:resume:)`` with
+    /// the path's last component as the name and the rest as the root.
+    public convenience init(path: String, resume: Bool = false) throws {
+        var trimmed = path
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else {
+            try self.init(name: trimmed, root: "", resume: resume)
+            return
+        }
+        let root = slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+        try self.init(name: String(trimmed[trimmed.index(after: slash)...]), root: root, resume: resume)
+    }
+
     /// A run name `program-model-YYYYMMDD-HHMMSS` (in `timeZone`, by default local time),
     /// unique per second and sortable.
     public static func timestampedName(program: String, model: String, date: Date = Date(), timeZone: TimeZone = .current) -> String {

@@ -59,3 +59,21 @@ final class RunLockTests: XCTestCase {
         XCTAssertTrue(owner.hasPrefix("pid \(getpid()) "), owner)
     }
 }
+
+final class RunDirectoryPathTests: XCTestCase {
+    func testAPathSplitsIntoRootAndName() throws {
+        let root = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let nested = try RunDirectory(path: root + "/runs/x/")
+        XCTAssertEqual(nested.name, "x")
+        XCTAssertEqual(nested.path, root + "/runs/x")
+        // A bare name is relative to the working directory (Foundation's NSString path functions
+        // crashed on it in nfm-generate).
+        let previous = FileManager.default.currentDirectoryPath
+        XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(root))
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
+        let bare = try RunDirectory(path: "bare")
+        XCTAssertEqual(bare.path, "bare")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/bare"))
+    }
+}
