@@ -178,7 +178,7 @@ for program in classify generate rl; do
                 start_fresh "$program" "$run" "$output"
                 sleep "$(awk "BEGIN { printf \"%.3f\", ${seconds[$program]} * $((RANDOM % 1000)) / 1000 }")"
                 kill -KILL "$pid" 2>/dev/null
-                wait "$pid"
+                { wait "$pid"; } 2>/dev/null  # without bash's "Killed" line
                 status=$?
                 how="at a random moment"
                 ;;
@@ -216,7 +216,7 @@ for program in classify generate rl; do
         start_fresh "$program" "$run" "$output"
         sleep "$(awk "BEGIN { printf \"%.3f\", ${seconds[$program]} * $((200 + RANDOM % 700)) / 1000 }")"
         kill -INT "$pid" 2>/dev/null
-        wait "$pid"
+        { wait "$pid"; } 2>/dev/null
         record "SIGINT $trial" "$program" "$run" "$base/reference" "$?" "$output" "0|130" ""
     done
 

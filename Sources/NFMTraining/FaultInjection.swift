@@ -5,7 +5,8 @@
 //   NFM_FAULTS=kill-checkpoint-file=K   SIGKILL the process after the K-th checkpoint file it writes
 //                                        (1-based, counted over the whole process; the directory
 //                                        rename and `latest` count as files)
-//   NFM_FAULTS=nan-step=N               the metrics of step N become NaN (the NaN stop then fires)
+//   NFM_FAULTS=nan-step=N               the metrics of the first step from N on that logs any become
+//                                        NaN (the NaN stop then fires)
 // Several are separated by commas.
 
 import Foundation
@@ -32,9 +33,12 @@ enum FaultInjection {
         if count == target { kill(getpid(), SIGKILL) }
     }
 
-    /// `values` with every metric NaN when step `step` (1-based) is the armed one.
+    private static let poisoned = Atomic<Bool>(false)
+
+    /// `values` with every metric NaN when step `step` (1-based) is the armed one, or the first
+    /// after it with values (a DQN logs nothing on most frames).
     static func poison(_ values: [String: Double], step: Int) -> [String: Double] {
-        guard plan["nan-step"] == step else { return values }
+        guard let armed = plan["nan-step"], step >= armed, !values.isEmpty, !poisoned.exchange(true, ordering: .relaxed) else { return values }
         return values.mapValues { _ in .nan }
     }
 }

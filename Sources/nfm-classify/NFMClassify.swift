@@ -325,7 +325,9 @@ struct Evaluate: ParsableCommand {
     func resolve() throws -> ClassifyConfiguration {
         var configuration: ClassifyConfiguration
         if let path = ClassifyCheckpointEvaluation.findConfiguration(near: checkpoint) {
-            configuration = try ClassifySession.readConfiguration(path)
+            // A damaged config.json falls back to the copy its checkpoints keep.
+            configuration = try Checkpoint.loadConfiguration(
+                ClassifyConfiguration.self, ofRun: String(path.dropLast(ClassifySession.configurationFile.count + 1)), log: consoleLog)
             if let dataset = data.dataset, dataset != configuration.dataset {
                 throw ValidationError("--dataset \(dataset.rawValue) differs from the checkpoint's \(configuration.dataset.rawValue) (\(path))")
             }
