@@ -125,3 +125,19 @@ extension TrainerTests {
         }
     }
 }
+
+final class InterruptTests: XCTestCase {
+    /// The handler runs on an alternate stack (a handler frame on the thread's own stack corrupted
+    /// nfm-rl's heap; see Interrupt.swift).
+    func testTheSIGINTHandlerRunsOnAnAlternateStack() throws {
+        Interrupt.install()
+        defer { Interrupt.uninstall() }
+        var stack = stack_t()
+        XCTAssertEqual(sigaltstack(nil, &stack), 0)
+        XCTAssertEqual(stack.ss_flags & Int32(SS_DISABLE), 0, "no alternate stack")
+        XCTAssertGreaterThanOrEqual(stack.ss_size, 1 << 14)
+        var action = sigaction()
+        XCTAssertEqual(sigaction(SIGINT, nil, &action), 0)
+        XCTAssertNotEqual(action.sa_flags & Int32(SA_ONSTACK), 0, "the SIGINT handler does not use the alternate stack")
+    }
+}
