@@ -126,7 +126,11 @@ record() {
     if [[ -n $newest ]] && ! "${program}_load" "$newest" >"$output.load" 2>&1; then
         problems+="the newest intact checkpoint $newest does not load ($(tail -1 "$output.load")); "
     fi
-    if ! "${program}_resume" "$run" >"$output.resume" 2>&1; then
+    # A run killed before it wrote its settings has nothing to resume: its own command starts it
+    # again (the directory then holds at most a stale lock, which a fresh run takes over).
+    local resume="${program}_resume"
+    [[ ! -e $run/config.json && -z $newest ]] && resume="${program}_fresh"
+    if ! "$resume" "$run" >"$output.resume" 2>&1; then
         problems+="resuming failed: $(grep -m1 error "$output.resume"); "
     elif ! difference=$(same_as_reference "$run" "$reference"); then
         problems+="after resuming, $difference from the uninterrupted run; "
@@ -155,14 +159,20 @@ mkdir -p "$WORK/loads"
 for program in classify generate rl; do
     mkdir -p "$WORK/$program"
     base="$WORK/$program"
-    # The uninterrupted reference (for nfm-generate this also trains and caches the feature classifier).
-    t0=$(date +%s.%N)
+    # The uninterrupted reference (for nfm-generate this also trains and caches the feature
+    # classifier), then a second run, timed, that must equal it: the suite's premise.
     if ! "${program}_fresh" "$base/reference" >"$base/reference.out" 2>&1; then
         echo "faults.sh: the uninterrupted $program run failed; see $base/reference.out" >&2
         tail -5 "$base/reference.out" >&2
         exit 2
     fi
+    t0=$(date +%s.%N)
+    "${program}_fresh" "$base/again" >"$base/again.out" 2>&1
     t1=$(date +%s.%N)
+    if ! difference=$(same_as_reference "$base/again" "$base/reference"); then
+        echo "faults.sh: two uninterrupted $program runs differ ($difference); the checks need a deterministic program" >&2
+        exit 2
+    fi
     seconds[$program]=$(awk "BEGIN { print $t1 - $t0 }")
     final=$(cat "$base/reference/checkpoints/latest")
     files_per_checkpoint[$program]=$(($(ls "$base/reference/checkpoints/$final" | wc -l) + 2))  # + the rename and `latest`

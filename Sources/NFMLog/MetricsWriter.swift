@@ -255,12 +255,7 @@ public final class MetricsWriter {
     /// consecutive rows of one step and wall time are one log call. A last line without its
     /// newline was torn by a crash and is dropped.
     static func loadCSVRecords(path: String) throws -> [Record] {
-        let bytes: [UInt8]
-        do {
-            bytes = try AtomicFile.readBytes(contentsOf: path)
-        } catch {
-            throw MetricsError.cannotOpen(path: path, reason: "\(error)")
-        }
+        let bytes = try readFile(path)
         let scalars = Array(String(decoding: bytes, as: UTF8.self).unicodeScalars)
         var rows: [[String]] = []
         var row: [String] = [], field = "", quoted = false, atFieldStart = true
@@ -323,15 +318,19 @@ public final class MetricsWriter {
         var values: [(String, Double)]
     }
 
-    /// Parses metrics.jsonl. A last line without its newline was torn by a crash mid-write and is
-    /// dropped; any other invalid line is an error, since silently losing data is worse.
-    static func loadRecords(path: String) throws -> [Record] {
-        let bytes: [UInt8]
+    /// The bytes of a metrics file, or ``MetricsError/cannotOpen(path:reason:)``.
+    static func readFile(_ path: String) throws -> [UInt8] {
         do {
-            bytes = try AtomicFile.readBytes(contentsOf: path)
+            return try AtomicFile.readBytes(contentsOf: path)
         } catch {
             throw MetricsError.cannotOpen(path: path, reason: "\(error)")
         }
+    }
+
+    /// Parses metrics.jsonl. A last line without its newline was torn by a crash mid-write and is
+    /// dropped; any other invalid line is an error, since silently losing data is worse.
+    static func loadRecords(path: String) throws -> [Record] {
+        let bytes = try readFile(path)
         var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         if lines.last?.isEmpty == true {
             lines.removeLast()

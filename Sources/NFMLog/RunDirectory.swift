@@ -59,8 +59,8 @@ public final class RunDirectory {
 
     /// Creates `root/name` (and `root`), or with `resume` reopens it.
     ///
-    /// A fresh run refuses a directory that exists and is not empty, so that a second run never
-    /// mixes its files with the first's. A resumed run requires the directory to exist. Either
+    /// A fresh run refuses a directory that exists and holds anything but a lock file, so that a
+    /// second run never mixes its files with the first's. A resumed run requires the directory to exist. Either
     /// way the directory is locked (``RunLock``): a second process gets ``RunLockError/inUse(directory:owner:)``
     /// naming this one's pid and host, and a lock left by a killed process is taken over with a
     /// note on standard error.
@@ -75,7 +75,9 @@ public final class RunDirectory {
         if resume {
             guard exists && isDirectory.boolValue else { throw RunDirectoryError.notFound(path: path) }
         } else {
-            if exists && (!isDirectory.boolValue || !((try? manager.contentsOfDirectory(atPath: path))?.isEmpty ?? false)) {
+            // A lone lock file is what a process killed before it wrote anything leaves behind.
+            let contents = (try? manager.contentsOfDirectory(atPath: path))?.filter { $0 != RunLock.fileName }
+            if exists && (!isDirectory.boolValue || !(contents?.isEmpty ?? false)) {
                 throw RunDirectoryError.alreadyExists(path: path)
             }
             do {

@@ -47,6 +47,9 @@ public final class DQNRun {
         self.configuration = configuration
         self.run = run
         agent = try DQNAgent(configuration: configuration)
+        // A fresh run records its settings first; a resumed one after the trainer checked the
+        // resume, so that a resume that fails leaves the run as it was.
+        if !resume { try run.writeConfig(configuration) }
         trainer = try Trainer(
             run: run,
             configuration: TrainingConfiguration(
@@ -55,8 +58,7 @@ public final class DQNRun {
             modules: [("model", agent.online), ("target", agent.target)],
             optimizers: [("optimizer", agent.optimizer, agent.online)],
             programState: agent.programState, resumeFrom: resume ? run.path : nil)
-        // After the trainer checked the resume, so that a resume that fails leaves the run as it was.
-        try run.writeConfig(configuration)
+        if resume { try run.writeConfig(configuration) }
     }
 
     /// Reads the config.json of a run directory; when it is damaged, the copy saved with the newest

@@ -169,17 +169,8 @@ final class MetricsWriterTests: XCTestCase {
     }
 }
 
-final class MetricsResumeTests: XCTestCase {
-    private var directory = ""
-
-    override func setUpWithError() throws {
-        directory = try makeTemporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
+/// Resuming from damaged, truncated or missing metrics files (issue 14).
+extension MetricsWriterTests {
     /// Logs steps 1...6 with values whose decimal forms need all 17 digits.
     private func logSixSteps() throws -> [String: [MetricPoint]] {
         let clock = FakeClock(100)

@@ -4,17 +4,8 @@ import XCTest
 
 @testable import NFMLog
 
-final class RunLockTests: XCTestCase {
-    private var root = ""
-
-    override func setUpWithError() throws {
-        root = try makeTemporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: root)
-    }
-
+/// The lock of a run directory (issue 14).
+extension RunDirectoryTests {
     func testSecondHolderGetsAnErrorNamingTheOwner() throws {
         let run = try RunDirectory(name: "run", root: root)
         let owner = String(decoding: try AtomicFile.readBytes(contentsOf: run.file(RunLock.fileName)), as: UTF8.self)
@@ -57,13 +48,14 @@ final class RunLockTests: XCTestCase {
         XCTAssertEqual(run.lock.takenOverFrom, "pid 999999 on host gone, since 2026-01-01T00:00:00Z")
         let owner = String(decoding: try AtomicFile.readBytes(contentsOf: run.file(RunLock.fileName)), as: UTF8.self)
         XCTAssertTrue(owner.hasPrefix("pid \(getpid()) "), owner)
-    }
-}
 
-final class RunDirectoryPathTests: XCTestCase {
+        // A process killed before it wrote anything leaves only its lock: a fresh run may start there.
+        try FileManager.default.createDirectory(atPath: root + "/early", withIntermediateDirectories: true)
+        try AtomicFile.write("pid 999998 on host gone\n", to: root + "/early/" + RunLock.fileName)
+        XCTAssertEqual(try RunDirectory(name: "early", root: root).lock.takenOverFrom, "pid 999998 on host gone")
+    }
+
     func testAPathSplitsIntoRootAndName() throws {
-        let root = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: root) }
         let nested = try RunDirectory(path: root + "/runs/x/")
         XCTAssertEqual(nested.name, "x")
         XCTAssertEqual(nested.path, root + "/runs/x")
