@@ -54,7 +54,7 @@ public final class Trainer {
     /// The generator the step draws from; saved in checkpoints.
     public var generator: SeededGenerator
     /// The metrics writer (`metrics.csv`, `metrics.jsonl`).
-    public private(set) var metrics: MetricsWriter
+    public let metrics: MetricsWriter
     /// The most recent complete checkpoint directory.
     public internal(set) var lastCheckpoint: String?
     /// What a resume did (the checkpoint used, damaged ones set aside, a metrics file rebuilt);
