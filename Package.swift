@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "nfm-classify",
             dependencies: [
-                "ClassifyKit", "NFMKernels", "NFMModels", "NFMData", "NFMLog", "NFMExperiments",
+                "ClassifyKit", "NFMKernels", "NFMModels", "NFMData", "NFMLog", "NFMTraining", "NFMExperiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Speed and memory benchmarks (issue 7); scripts/bench/compare.sh runs it beside PyTorch.
@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "NFMOptimizersTests", dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "NFMTrainingTests",
-            dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers", "NFMLayers", "NFMModels", "NFMLog", "NFMTraining"]),
+            dependencies: ["NFMTensor", "NFMNN", "NFMIO", "NFMOptimizers", "NFMLayers", "NFMModels", "NFMLog", "NFMTraining"]),
         .testTarget(
             name: "NFMLayersTests", dependencies: ["NFMKernels", "NFMTensor", "NFMNN", "NFMLayers", "NFMModels"],
             resources: [.copy("Fixtures")]),

@@ -11,6 +11,7 @@ import NFMExperiments
 import NFMKernels
 import NFMLog
 import NFMModels
+import NFMTraining
 
 @main
 struct NFMClassify: ParsableCommand {
@@ -183,7 +184,7 @@ struct Train: ParsableCommand {
     func resolve() throws -> (configuration: ClassifyConfiguration, runPath: String) {
         if let resume {
             if runDir != nil { throw ValidationError("--resume and --run-dir both name a run directory; give only --resume") }
-            let saved = try ClassifySession.readConfiguration(resume + "/" + ClassifySession.configurationFile)
+            let saved = try Checkpoint.loadConfiguration(ClassifyConfiguration.self, ofRun: resume, log: consoleLog)
             var requested = saved
             apply(to: &requested)
             if let preset { requested.preset = preset }
@@ -345,7 +346,9 @@ struct Evaluate: ParsableCommand {
     func resolve() throws -> ClassifyConfiguration {
         var configuration: ClassifyConfiguration
         if let path = ClassifyCheckpointEvaluation.findConfiguration(near: checkpoint) {
-            configuration = try ClassifySession.readConfiguration(path)
+            // A damaged config.json falls back to the copy its checkpoints keep.
+            configuration = try Checkpoint.loadConfiguration(
+                ClassifyConfiguration.self, ofRun: String(path.dropLast(ClassifySession.configurationFile.count + 1)), log: consoleLog)
             if let dataset = data.dataset, dataset != configuration.dataset {
                 throw ValidationError("--dataset \(dataset.rawValue) differs from the checkpoint's \(configuration.dataset.rawValue) (\(path))")
             }

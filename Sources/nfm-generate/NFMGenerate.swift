@@ -141,7 +141,7 @@ struct Train: ParsableCommand {
         let run: RunDirectory
         if let resume {
             configuration = try ExperimentConfiguration.load(runDirectory: resume)
-            run = try RunDirectory(name: Train.lastComponent(resume), root: Train.parent(resume), resume: true)
+            run = try RunDirectory(path: resume, resume: true)
         } else {
             configuration = ExperimentConfiguration.defaults(model: model, dataset: dataset, preset: preset, useNFM: nfm)
             if let seed { configuration.seed = seed }
@@ -155,7 +155,7 @@ struct Train: ParsableCommand {
             if let classifierSteps { configuration.classifierSteps = classifierSteps }
             let path = runDir ?? "runs/" + RunDirectory.timestampedName(
                 program: "\(configuration.model.rawValue)-\(configuration.dataset.rawValue)", model: configuration.variantName)
-            run = try RunDirectory(name: Train.lastComponent(path), root: Train.parent(path))
+            run = try RunDirectory(path: path)
         }
         // What may change on resume too.
         if let steps { configuration.steps = steps }
@@ -178,16 +178,6 @@ struct Train: ParsableCommand {
         }
         print(Train.summary(result))
         run.printSummary()
-    }
-
-    static func lastComponent(_ path: String) -> String {
-        let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
-        return (trimmed as NSString).lastPathComponent
-    }
-
-    static func parent(_ path: String) -> String {
-        let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
-        return (trimmed as NSString).deletingLastPathComponent
     }
 
     static func summary(_ result: ExperimentResult) -> String {
