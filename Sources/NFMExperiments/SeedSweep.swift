@@ -260,6 +260,10 @@ public final class SeedSweep {
         let prefix = ranked ? "rank \(partition.rank): " : ""
         func log(_ line: String) { print(prefix + line) }
         if partition.rank == 0 { try prepare() }
+        // One sweep process per directory (an MPI job's rank 0 stands for the job): a second one
+        // gets an error naming the first's pid and host.
+        let lock = partition.rank == 0 ? try RunLock.acquire(directory: directory) : nil
+        defer { withExtendedLifetime(lock) {} }
 
         var jobs: [Job] = []
         var finishedBefore = 0

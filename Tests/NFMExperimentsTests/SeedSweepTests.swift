@@ -119,6 +119,22 @@ func invocations(_ sweep: SeedSweep, seed: UInt64, arm: String) -> [String] {
         #expect(markdown.contains("Not finished: seed 1 broken, seed 2 broken."))
     }
 
+    @Test func aSecondProcessCannotRunTheSameSweep() throws {
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let sweep = try SeedSweep(plan: fakePlan(seeds: [1]), directory: root + "/sweep", concurrentRuns: 1, executable: URL(fileURLWithPath: "/bin/sh"))
+        try sweep.prepare()
+        // Another process holds the directory's lock (played here by a second lock file description).
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        other.arguments = ["--exclusive", root + "/sweep/" + RunLock.fileName, "sleep", "5"]
+        try other.run()
+        defer { other.terminate() }
+        usleep(300_000)
+        #expect(throws: RunLockError.self) { try sweep.run { _ in } }
+        #expect(invocations(sweep, seed: 1, arm: "nfm").isEmpty)
+    }
+
     @Test func refusesADirectoryOfAnotherSweepOrRun() throws {
         let root = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
