@@ -27,7 +27,7 @@ let package = Package(
         // Progress, metrics (CSV/JSONL) and learning-curve PNGs.
         .target(name: "NFMLog", dependencies: ["NFMIO"]),
         // SGD, Adam, AdamW, RMSprop, clipping and schedules with torch.optim semantics.
-        .target(name: "NFMOptimizers", dependencies: ["NFMTensor", "NFMNN"]),
+        .target(name: "NFMOptimizers", dependencies: ["NFMKernels", "NFMTensor", "NFMNN"]),
         // The paper: NFM layers (attention over every slot written so far, gated residual) and their memory.
         .target(name: "NFMLayers", dependencies: ["NFMTensor", "NFMNN"]),
         // Reference models shared by the programs and the benchmark (Sort-of-CLEVR CNN-MLP, with and without NFM).

@@ -2,8 +2,10 @@ import Foundation
 
 /// The backends, and the one that every op in NFMTensor calls.
 ///
-/// Ops write `Kernels.backend.conv2dForward(...)`; they never name a backend. Tests (or a debugging
-/// session) can set `Kernels.backend = Kernels.reference` to run a whole model on the plain loops.
+/// Ops write `Kernels.backend.conv2dForward(...)`; they never name a backend. One setting chooses
+/// it: the environment variable `NFM_BACKEND` (`onednn`, the default, or `reference`), read at the
+/// first op, or an assignment to `Kernels.backend` before any op runs (what the backend-parity
+/// tests do). The programs print `backend: <name>` in their run header.
 public enum Kernels {
     /// The production backend: oneDNN 2.6 on the CPU, with primitives cached per shape.
     /// (De)convolutions run in oneDNN's blocked layouts unless the environment sets
@@ -14,12 +16,23 @@ public enum Kernels {
     /// Plain Swift loops straight from each op's definition; slow, for checking other backends.
     public static let reference = ReferenceBackend()
 
-    /// The backend all ops use; oneDNN unless changed.
+    /// The backend all ops use: the one `NFM_BACKEND` names, oneDNN when it is unset.
     ///
     /// Set it once, at start-up or at the top of a test, before any op runs: it is a plain global
     /// (hence `nonisolated(unsafe)`), read on every op, and swapping it while ops run on other
-    /// threads is a data race.
-    nonisolated(unsafe) public static var backend: any ComputeBackend = oneDNN
+    /// threads is a data race. Tensors made on one backend may be used on the other: both CPU
+    /// backends own the same host-memory `TensorBuffer`.
+    nonisolated(unsafe) public static var backend: any ComputeBackend = named(ProcessInfo.processInfo.environment["NFM_BACKEND"])
+
+    /// The backend called `name` ("onednn" or "reference"; nil or empty means oneDNN). An unknown
+    /// name stops the program with the choices, rather than silently running the default.
+    public static func named(_ name: String?) -> any ComputeBackend {
+        switch name?.lowercased() {
+        case nil, "", "onednn": return oneDNN
+        case "reference": return reference
+        case let other?: fatalError("NFM_BACKEND=\(other) is not a backend: use onednn (the default) or reference")
+        }
+    }
 
     /// Makes oneDNN's OpenMP threads sleep, rather than spin, between parallel regions: if the
     /// environment does not set `OMP_WAIT_POLICY`, sets it to `passive` and re-executes the program

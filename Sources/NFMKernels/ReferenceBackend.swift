@@ -9,6 +9,9 @@ public struct ReferenceBackend: ComputeBackend {
     /// Creates the (stateless) reference backend.
     public init() {}
 
+    /// "reference".
+    public var name: String { "reference" }
+
     // MARK: Matrix products
 
     /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, row-major with row strides lda, ldb, ldc.
