@@ -111,6 +111,10 @@ let package = Package(
             name: "GenerateKitTests",
             dependencies: ["GenerateKit", "NFMTensor", "NFMNN", "NFMLayers", "NFMModels", "NFMData", "NFMIO", "NFMLog"],
             resources: [.copy("Fixtures")]),
+        // Whole models (Sort-of-CLEVR NFM, a DQN update, a GAN step) on oneDNN and on the reference backend.
+        .testTarget(
+            name: "BackendParityTests",
+            dependencies: ["GenerateKit", "NFMKernels", "NFMLayers", "NFMModels", "NFMNN", "NFMOptimizers", "NFMTensor", "RLKit"]),
         .testTarget(
             name: "NFMClassifyTests",
             dependencies: [

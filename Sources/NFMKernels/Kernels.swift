@@ -34,6 +34,12 @@ public enum Kernels {
         }
     }
 
+    /// Writes `backend: <name>` to standard error, so that every run's log says which backend ran
+    /// (the programs call it at start-up; standard output stays for results, such as nfm-bench's JSON).
+    public static func announceBackend() {
+        FileHandle.standardError.write(Data("backend: \(backend.name) (NFM_BACKEND=onednn|reference)\n".utf8))
+    }
+
     /// Makes oneDNN's OpenMP threads sleep, rather than spin, between parallel regions: if the
     /// environment does not set `OMP_WAIT_POLICY`, sets it to `passive` and re-executes the program
     /// (libgomp reads it once, when it is loaded, before any Swift code runs). Programs call this

@@ -19,6 +19,7 @@ struct NFMClassify: ParsableCommand {
     /// take 25 s instead of 3 s on the shared 2-core machine).
     static func main() {
         Kernels.requirePassiveOpenMPWaiting()
+        Kernels.announceBackend()
         main(nil)
     }
 

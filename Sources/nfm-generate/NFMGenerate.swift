@@ -34,6 +34,7 @@ struct NFMGenerate: ParsableCommand {
     /// generator step took 1.3–2.8 s with spinning against 0.23–0.35 s without).
     static func main() {
         Kernels.requirePassiveOpenMPWaiting()
+        Kernels.announceBackend()
         main(nil)
     }
 }

@@ -31,6 +31,7 @@ struct NFMRL: ParsableCommand {
     /// wait (see `Kernels.requirePassiveOpenMPWaiting`), which matters with `--threads 2`.
     static func main() {
         Kernels.requirePassiveOpenMPWaiting()
+        Kernels.announceBackend()
         main(nil)
     }
 }
