@@ -13,7 +13,9 @@ public enum Kernels {
     public static let oneDNN = OneDNNBackend(
         choosingLayouts: ProcessInfo.processInfo.environment["NFM_ONEDNN_PLAIN_LAYOUTS"] != "1")
 
-    /// Plain Swift loops straight from each op's definition; slow, for checking other backends.
+    /// Plain Swift loops straight from each op's definition; slow, for checking other backends. It
+    /// runs whole models (`NFM_BACKEND=reference`): what it does not define itself, the portable
+    /// primitives of PortablePrimitives.swift, it shares with oneDNN.
     public static let reference = ReferenceBackend()
 
     /// The backend all ops use: the one `NFM_BACKEND` names, oneDNN when it is unset.
