@@ -95,61 +95,69 @@ extension ComputeBackend {
         output.pointer.update(repeating: value, count: output.count)
     }
 
-    /// Portable `unary`: one specialised loop per operation (the switch runs once, not per element).
+    /// Portable `unary`: one specialised loop per operation.
     public func unary(_ operation: UnaryOperation, _ input: TensorBuffer, output: TensorBuffer) {
         precondition(input.count == output.count, "unary: \(input.count) inputs for \(output.count) outputs")
-        // Each case passes a constant operation, so `apply` folds to its one formula inside the loop.
-        switch operation {
-        case .negate: map(input, output) { UnaryOperation.negate.apply($0) }
-        case .exp: map(input, output) { UnaryOperation.exp.apply($0) }
-        case .log: map(input, output) { UnaryOperation.log.apply($0) }
-        case .sqrt: map(input, output) { UnaryOperation.sqrt.apply($0) }
-        case .power(let p) where p == 2: map(input, output) { UnaryOperation.power(2).apply($0) }
-        case .power(let p): map(input, output) { Foundation.pow($0, p) }
-        case .abs: map(input, output) { UnaryOperation.abs.apply($0) }
-        case .clamp(let lower, let upper): map(input, output) { UnaryOperation.clamp(lower: lower, upper: upper).apply($0) }
-        case .relu: map(input, output) { UnaryOperation.relu.apply($0) }
-        case .leakyRelu(let slope): map(input, output) { UnaryOperation.leakyRelu(slope: slope).apply($0) }
-        case .sigmoid: map(input, output) { UnaryOperation.sigmoid.apply($0) }
-        case .tanh: map(input, output) { UnaryOperation.tanh.apply($0) }
-        case .softplus(let beta, let threshold):
-            map(input, output) { UnaryOperation.softplus(beta: beta, threshold: threshold).apply($0) }
-        case .keepMask(let probability, let scale):
-            map(input, output) { UnaryOperation.keepMask(probability: probability, scale: scale).apply($0) }
+        let source = input.pointer, destination = output.pointer
+        parallelRanges(output.count) { range in
+            withScalarFunction(operation) { f in
+                for i in range { destination[i] = f(source[i]) }
+            }
         }
+        withExtendedLifetime((input, output)) {}
     }
 
-    /// Portable `binary`.
+    /// Portable `binary`: flat passes for equal shapes and for a scalar on either side (γ · out in
+    /// the NFM residual), the strided row walker otherwise; one specialised loop per operation.
     public func binary(
         _ operation: BinaryOperation, _ a: TensorBuffer, shape shapeA: [Int], _ b: TensorBuffer, shape shapeB: [Int],
         output: TensorBuffer, shape: [Int]
     ) {
-        // As in `unary`: a constant operation per case, so the switch is not in the loop.
-        switch operation {
-        case .add: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.add.apply($0, $1) }
-        case .subtract: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.subtract.apply($0, $1) }
-        case .multiply: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.multiply.apply($0, $1) }
-        case .divide: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.divide.apply($0, $1) }
-        case .power: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.power.apply($0, $1) }
-        case .greater: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.greater.apply($0, $1) }
-        case .less: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.less.apply($0, $1) }
-        case .greaterEqual: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.greaterEqual.apply($0, $1) }
-        case .lessEqual: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.lessEqual.apply($0, $1) }
-        case .equal: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.equal.apply($0, $1) }
-        case .sqrtBackward: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.sqrtBackward.apply($0, $1) }
-        case .absBackward: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.absBackward.apply($0, $1) }
-        case .reluBackward: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.reluBackward.apply($0, $1) }
-        case .sigmoidBackward: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.sigmoidBackward.apply($0, $1) }
-        case .tanhBackward: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.tanhBackward.apply($0, $1) }
-        case .keepWhereTrue: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.keepWhereTrue.apply($0, $1) }
-        case .keepWhereFalse: zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.keepWhereFalse.apply($0, $1) }
-        case .powerBackward(let p): zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.powerBackward(p).apply($0, $1) }
-        case .clampBackward(let lower, let upper):
-            zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.clampBackward(lower: lower, upper: upper).apply($0, $1) }
-        case .leakyReluBackward(let slope):
-            zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.leakyReluBackward(slope: slope).apply($0, $1) }
-        case .softplusBackward(let beta, let threshold):
-            zip(a, shapeA, b, shapeB, output, shape) { BinaryOperation.softplusBackward(beta: beta, threshold: threshold).apply($0, $1) }
+        defer { withExtendedLifetime((a, b, output)) {} }
+        let pa = a.pointer, pb = b.pointer, out = output.pointer, count = output.count
+        // The operation is chosen inside each worker's range, so that its loop is compiled with the
+        // scalar function inlined: a closure called per element made gradient accumulation and
+        // ReLU's pullback a third slower (perf on the NFM train step).
+        if shapeA == shapeB {
+            parallelRanges(count) { range in
+                withScalarFunction(operation) { f in
+                    for i in range { out[i] = f(pa[i], pb[i]) }
+                }
+            }
+            return
+        }
+        if b.count == 1 {
+            let scalar = pb[0]
+            if a.count == count {
+                parallelRanges(count) { range in
+                    withScalarFunction(operation) { f in
+                        for i in range { out[i] = f(pa[i], scalar) }
+                    }
+                }
+            } else {
+                for i in 0..<count { out[i] = operation.apply(pa[0], scalar) }
+            }
+            return
+        }
+        if a.count == 1 && b.count == count {
+            let scalar = pa[0]
+            parallelRanges(count) { range in
+                withScalarFunction(operation) { f in
+                    for i in range { out[i] = f(scalar, pb[i]) }
+                }
+            }
+            return
+        }
+        let sa = broadcastStrides(of: shapeA, to: shape)
+        let sb = broadcastStrides(of: shapeB, to: shape)
+        let inner = shape.last ?? 1
+        let stepA = sa.last ?? 0, stepB = sb.last ?? 0
+        withScalarFunction(operation) { f in
+            forEachRow(shape: shape, stridesA: sa, stridesB: sb) { row, offsetA, offsetB, _ in
+                let o = out + row * inner
+                let rowA = pa + offsetA, rowB = pb + offsetB
+                for j in 0..<inner { o[j] = f(rowA[j * stepA], rowB[j * stepB]) }
+            }
         }
     }
 
@@ -171,59 +179,57 @@ extension ComputeBackend {
         }
         withExtendedLifetime((a, b, c, output)) {}
     }
+}
 
-    /// output[i] = f(input[i]), split over the cores when large.
-    @inline(__always)
-    func map(_ input: TensorBuffer, _ output: TensorBuffer, _ f: (Float) -> Float) {
-        let source = input.pointer, destination = output.pointer
-        parallelRanges(output.count) { range in
-            for i in range { destination[i] = f(source[i]) }
-        }
-        withExtendedLifetime((input, output)) {}
+/// Calls `body` with the scalar function of `operation` as a closure literal. Inlined, so that the
+/// loop in `body` is compiled once per operation with the function inside it (the switch runs once
+/// per call, not per element; each case passes a constant operation, so `apply` folds to its formula).
+@inline(__always)
+func withScalarFunction(_ operation: UnaryOperation, _ body: ((Float) -> Float) -> Void) {
+    switch operation {
+    case .negate: body { UnaryOperation.negate.apply($0) }
+    case .exp: body { UnaryOperation.exp.apply($0) }
+    case .log: body { UnaryOperation.log.apply($0) }
+    case .sqrt: body { UnaryOperation.sqrt.apply($0) }
+    case .power(let p) where p == 2: body { UnaryOperation.power(2).apply($0) }
+    case .power(let p): body { Foundation.pow($0, p) }
+    case .abs: body { UnaryOperation.abs.apply($0) }
+    case .clamp(let lower, let upper): body { UnaryOperation.clamp(lower: lower, upper: upper).apply($0) }
+    case .relu: body { UnaryOperation.relu.apply($0) }
+    case .leakyRelu(let slope): body { UnaryOperation.leakyRelu(slope: slope).apply($0) }
+    case .sigmoid: body { UnaryOperation.sigmoid.apply($0) }
+    case .tanh: body { UnaryOperation.tanh.apply($0) }
+    case .softplus(let beta, let threshold): body { UnaryOperation.softplus(beta: beta, threshold: threshold).apply($0) }
+    case .keepMask(let probability, let scale): body { UnaryOperation.keepMask(probability: probability, scale: scale).apply($0) }
     }
+}
 
-    /// output = f(a, b) with broadcasting; flat passes for equal shapes and for a scalar on either
-    /// side (γ · out in the NFM residual), the strided row walker otherwise.
-    @inline(__always)
-    func zip(
-        _ a: TensorBuffer, _ shapeA: [Int], _ b: TensorBuffer, _ shapeB: [Int], _ output: TensorBuffer, _ shape: [Int],
-        _ f: (Float, Float) -> Float
-    ) {
-        defer { withExtendedLifetime((a, b, output)) {} }
-        let pa = a.pointer, pb = b.pointer, out = output.pointer, count = output.count
-        if shapeA == shapeB {
-            parallelRanges(count) { range in
-                for i in range { out[i] = f(pa[i], pb[i]) }
-            }
-            return
-        }
-        if b.count == 1 {
-            let scalar = pb[0]
-            if a.count == count {
-                parallelRanges(count) { range in
-                    for i in range { out[i] = f(pa[i], scalar) }
-                }
-            } else {
-                for i in 0..<count { out[i] = f(pa[0], scalar) }
-            }
-            return
-        }
-        if a.count == 1 && b.count == count {
-            let scalar = pa[0]
-            parallelRanges(count) { range in
-                for i in range { out[i] = f(scalar, pb[i]) }
-            }
-            return
-        }
-        let sa = broadcastStrides(of: shapeA, to: shape)
-        let sb = broadcastStrides(of: shapeB, to: shape)
-        let inner = shape.last ?? 1
-        let stepA = sa.last ?? 0, stepB = sb.last ?? 0
-        forEachRow(shape: shape, stridesA: sa, stridesB: sb) { row, offsetA, offsetB, _ in
-            let o = out + row * inner
-            let rowA = pa + offsetA, rowB = pb + offsetB
-            for j in 0..<inner { o[j] = f(rowA[j * stepA], rowB[j * stepB]) }
-        }
+/// `withScalarFunction` for the two-operand operations.
+@inline(__always)
+func withScalarFunction(_ operation: BinaryOperation, _ body: ((Float, Float) -> Float) -> Void) {
+    switch operation {
+    case .add: body { BinaryOperation.add.apply($0, $1) }
+    case .subtract: body { BinaryOperation.subtract.apply($0, $1) }
+    case .multiply: body { BinaryOperation.multiply.apply($0, $1) }
+    case .divide: body { BinaryOperation.divide.apply($0, $1) }
+    case .power: body { BinaryOperation.power.apply($0, $1) }
+    case .greater: body { BinaryOperation.greater.apply($0, $1) }
+    case .less: body { BinaryOperation.less.apply($0, $1) }
+    case .greaterEqual: body { BinaryOperation.greaterEqual.apply($0, $1) }
+    case .lessEqual: body { BinaryOperation.lessEqual.apply($0, $1) }
+    case .equal: body { BinaryOperation.equal.apply($0, $1) }
+    case .sqrtBackward: body { BinaryOperation.sqrtBackward.apply($0, $1) }
+    case .absBackward: body { BinaryOperation.absBackward.apply($0, $1) }
+    case .reluBackward: body { BinaryOperation.reluBackward.apply($0, $1) }
+    case .sigmoidBackward: body { BinaryOperation.sigmoidBackward.apply($0, $1) }
+    case .tanhBackward: body { BinaryOperation.tanhBackward.apply($0, $1) }
+    case .keepWhereTrue: body { BinaryOperation.keepWhereTrue.apply($0, $1) }
+    case .keepWhereFalse: body { BinaryOperation.keepWhereFalse.apply($0, $1) }
+    case .powerBackward(let p): body { BinaryOperation.powerBackward(p).apply($0, $1) }
+    case .clampBackward(let lower, let upper): body { BinaryOperation.clampBackward(lower: lower, upper: upper).apply($0, $1) }
+    case .leakyReluBackward(let slope): body { BinaryOperation.leakyReluBackward(slope: slope).apply($0, $1) }
+    case .softplusBackward(let beta, let threshold):
+        body { BinaryOperation.softplusBackward(beta: beta, threshold: threshold).apply($0, $1) }
     }
 }
 
