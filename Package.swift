@@ -36,7 +36,13 @@ let package = Package(
         .target(name: "NFMTraining", dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers", "NFMLog", "NFMIO"]),
         // Comparisons over seeds: one run per seed and model (child processes), the summary with
         // confidence intervals and paired differences, band plots. Shared by the three programs.
-        .target(name: "NFMExperiments", dependencies: ["NFMTraining", "NFMLog", "NFMIO"]),
+        .target(
+            name: "NFMExperiments",
+            dependencies: [
+                "NFMTraining", "NFMLog", "NFMIO", "NFMDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // Open MPI, loaded with dlopen only when started under mpirun (no build or run-time dependency otherwise).
+        .target(name: "NFMDistributed"),
         // MinAtar-faithful gridworld games; no dependencies.
         .target(name: "Envs", path: "envs", exclude: ["README.md"]),
         // Sort-of-CLEVR generation, IDX (Fashion-MNIST) parsing and deterministic batching.
@@ -78,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "nfm-classify",
             dependencies: [
-                "ClassifyKit", "NFMKernels", "NFMModels", "NFMData", "NFMLog", "NFMExperiments",
+                "ClassifyKit", "NFMKernels", "NFMModels", "NFMData", "NFMLog", "NFMTraining", "NFMExperiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Speed and memory benchmarks (issue 7); scripts/bench/compare.sh runs it beside PyTorch.
@@ -98,7 +104,7 @@ let package = Package(
         .testTarget(name: "NFMOptimizersTests", dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "NFMTrainingTests",
-            dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers", "NFMLayers", "NFMModels", "NFMLog", "NFMTraining"]),
+            dependencies: ["NFMTensor", "NFMNN", "NFMIO", "NFMOptimizers", "NFMLayers", "NFMModels", "NFMLog", "NFMTraining"]),
         .testTarget(
             name: "NFMLayersTests", dependencies: ["NFMKernels", "NFMTensor", "NFMNN", "NFMLayers", "NFMModels"],
             resources: [.copy("Fixtures")]),
@@ -122,3 +128,11 @@ let package = Package(
             ]),
     ]
 )
+
+// Debug builds compile the library targets optimised, so that `swift run nfm-classify` as a user
+// types it (without `-c release`) trains at close to release speed: at -Onone the NFM step ran 7.7×
+// slower (issue 13; measured figures in BENCHMARKS.md). The programs' thin @main folders and the
+// tests stay at -Onone, and `-enable-testing` still applies, so `@testable import` works.
+for target in package.targets where target.type == .regular {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+}

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# One-time setup for NFM-Swift on Debian 12: installs the C libraries and the Fashion-MNIST data.
+# One-time setup for NFM-Swift on Debian 12: installs the C libraries, the Fashion-MNIST data and
+# strace (scripts/faults.sh uses it to kill a program inside a file write; optional there).
+# `--mpi` also installs Open MPI 4.1 (libopenmpi-dev openmpi-bin), which only running seeds across
+# the ranks of an MPI job needs (README, "Running on a cluster"); programs started without mpirun
+# never load it.
 # Idempotent: when everything is already installed it only checks and returns in about a second.
 set -euo pipefail
 
-packages=(libdnnl-dev libpng-dev zlib1g-dev dataset-fashion-mnist)
+packages=(libdnnl-dev libpng-dev zlib1g-dev dataset-fashion-mnist strace)
+for argument in "$@"; do
+    case "$argument" in
+        --mpi) packages+=(libopenmpi-dev openmpi-bin) ;;
+        *) echo "setup: unknown option $argument (the only one is --mpi)" >&2; exit 2 ;;
+    esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -77,8 +77,7 @@ public enum ClassifySession {
         // Data first: a missing or corrupt file stops the run before anything is created.
         let data = try ClassifyData.load(configuration)
         let configuration = data.adjusting(configuration)
-        let (root, name) = splitRunPath(runPath)
-        let parent = try RunDirectory(name: name, root: root, resume: resume)
+        let parent = try RunDirectory(path: runPath, resume: resume)
         log("run directory: \(parent.path)")
         log(data.summary)
         var prior: AccuracyTable?
@@ -90,21 +89,24 @@ public enum ClassifySession {
                     + ["eval/accuracy", "ood/accuracy"].compactMap { name in metrics[name].map { String(format: "\(name) %.1f%%", $0 * 100) } }
                     .joined(separator: ", "))
         }
-        try parent.writeConfig(configuration)
+        // A resumed run's files are written only after its checkpoints and metrics were checked
+        // (in ClassifyTraining.train); the parent of a two-model run after its first model's.
+        if !resume { try parent.writeConfig(configuration) }
 
         var results: [ModelResult] = []
         for kind in configuration.model.kinds {
             let run: RunDirectory
+            let exists = FileManager.default.fileExists(atPath: parent.file(kind.rawValue))
             if configuration.model == .both {
-                let exists = FileManager.default.fileExists(atPath: parent.file(kind.rawValue))
                 run = try RunDirectory(name: kind.rawValue, root: parent.path, resume: resume && exists)
-                try run.writeConfig(configuration.single(kind))
             } else {
                 run = parent
             }
             log("")
             log("== \(kind.rawValue) ==")
-            let result = try ClassifyTraining.train(kind, configuration: configuration.single(kind), data: data, run: run, resume: resume, log: log)
+            let result = try ClassifyTraining.train(
+                kind, configuration: configuration.single(kind), data: data, run: run, resume: resume && (run === parent || exists), log: log)
+            if resume && configuration.model == .both && results.isEmpty { try parent.writeConfig(configuration) }
             results.append(result)
             if run !== parent {
                 for output in run.outputs { parent.record(output: output.path, description: kind.rawValue + " " + output.description) }
@@ -130,16 +132,6 @@ public enum ClassifySession {
         log(parent.summary())
         return results
     }
-}
-
-/// A run directory path as RunDirectory's (root, name): `runs/x` → ("runs", "x"), `x` → ("", "x"),
-/// `/tmp/x/` → ("/tmp", "x").
-public func splitRunPath(_ path: String) -> (root: String, name: String) {
-    var trimmed = path
-    while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
-    guard let slash = trimmed.lastIndex(of: "/") else { return ("", trimmed) }
-    let root = slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
-    return (root, String(trimmed[trimmed.index(after: slash)...]))
 }
 
 /// The side-by-side summary of the models of one run, beside the accuracy of answering from the
@@ -265,8 +257,7 @@ public enum ClassifyCheckpointEvaluation {
         }
         let data = try ClassifyData.load(configuration, training: false)
         log(data.summary)
-        let (root, name) = splitRunPath(runPath)
-        let run = try RunDirectory(name: name, root: root)
+        let run = try RunDirectory(path: runPath)
         try run.writeConfig(data.adjusting(configuration))
         var results: [(kind: ClassifyModelKind, evaluation: Evaluation)] = []
         for (kind, path, model) in models {

@@ -37,8 +37,9 @@ public enum ClassifyTraining {
         dataset == .sortOfCLEVR ? "accuracy_by_question_type.csv" : "accuracy_by_class.csv"
     }
 
-    /// Trains model `kind` in `run` (resuming from its latest checkpoint if `resume` and one exists),
-    /// evaluates it, and writes the accuracy table and, for NFM, the attention map into `run`.
+    /// Trains model `kind` in `run` (with `resume`, from its newest intact checkpoint, or from step
+    /// 0 when it has none yet), writes `configuration` as its config.json, evaluates it, and writes
+    /// the accuracy table and, for NFM, the attention map into `run`.
     ///
     /// - Throws: `TrainingError.nonFiniteMetric` naming the step when the loss is NaN or infinite, and
     ///   checkpoint or file errors.
@@ -51,15 +52,16 @@ public enum ClassifyTraining {
         var initialisation = seeds.initialisation
         let model = makeClassifier(kind, configuration: configuration, using: &initialisation)
         let optimizer = Adam(learningRate: configuration.learningRate)
-        let checkpoint = resume ? try? Checkpoint.resolve(run.path) : nil
+        // The trainer checks the run's checkpoints and metrics before it writes anything; only then
+        // is config.json (re)written, so that a resume that fails leaves the run as it was.
         let trainer = try Trainer(
             run: run,
             configuration: TrainingConfiguration(
                 steps: configuration.steps, evaluationInterval: configuration.evaluationInterval,
                 checkpointInterval: configuration.checkpointInterval, label: kind.rawValue),
             seed: seeds.training, modules: [("model", model)], optimizers: [("optimizer", optimizer, model)],
-            resumeFrom: checkpoint)
-        if let checkpoint { log("\(kind.rawValue): resuming from \(checkpoint) (step \(trainer.step) of \(configuration.steps))") }
+            resumeFrom: resume ? run.path : nil)
+        try run.writeConfig(configuration)
         let unit = configuration.dataset == .sortOfCLEVR && configuration.batching == .images ? " images (20 questions each)" : ""
         log("\(kind.rawValue): \(groupedThousands(model.parameterCount)) parameters (\(groupedThousands(model.trainedParameterCount)) trained), \(configuration.steps) steps of batch \(configuration.batchSize)\(unit)")
 

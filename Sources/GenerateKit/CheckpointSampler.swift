@@ -24,18 +24,16 @@ public enum SamplingError: Error, CustomStringConvertible {
 /// Draws new samples from a saved generator (GAN) or decoder (VAE).
 public enum CheckpointSampler {
     /// The run configuration for `path` (a run directory, a checkpoint directory or a weights file):
-    /// the nearest `config.json` in it or up to three folders above, and the run directory holding it.
+    /// the nearest `config.json` in it or up to three folders above (or, when that file is damaged,
+    /// the copy its run's checkpoints keep), and the run directory holding it.
     public static func configuration(near path: String) throws -> (configuration: ExperimentConfiguration, runDirectory: String) {
         var directory = path.hasSuffix(".safetensors") ? (path as NSString).deletingLastPathComponent : path
         for _ in 0..<4 {
             let candidate = (directory.isEmpty ? "." : directory) + "/config.json"
             if FileManager.default.fileExists(atPath: candidate) {
-                do {
-                    let configuration = try JSONDecoder().decode(ExperimentConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: candidate)))
-                    return (configuration, directory.isEmpty ? "." : directory)
-                } catch {
-                    throw SamplingError.unreadableConfiguration(path: candidate, reason: "\(error)")
-                }
+                // A damaged config.json falls back to the copy its checkpoints keep.
+                let runDirectory = directory.isEmpty ? "." : directory
+                return (try ExperimentConfiguration.load(runDirectory: runDirectory), runDirectory)
             }
             directory = (directory as NSString).deletingLastPathComponent
         }

@@ -142,7 +142,9 @@ public final class Experiment {
     /// Trains from scratch, or from the checkpoint in `resumeFrom`, to `configuration.steps`; then
     /// evaluates. Returns nil if interrupted with Ctrl-C (a checkpoint has been written).
     public func train(resumeFrom: String? = nil) throws -> ExperimentResult? {
-        try run.writeConfig(configuration)
+        // A fresh run records its settings first; a resumed one once its checkpoints and metrics
+        // were checked (makeTrainer), so that a resume that fails leaves the run as it was.
+        if resumeFrom == nil { try run.writeConfig(configuration) }
         let nfmCount = configuration.nfmDecoder.parameterCount
         let nfmTrained = configuration.nfmDecoder.trainedParameterCount
         let baselineCount = configuration.baselineDecoder.parameterCount
@@ -380,8 +382,10 @@ public final class Experiment {
         let schedule = TrainingConfiguration(
             steps: configuration.steps, evaluationInterval: configuration.sampleEvery, checkpointInterval: configuration.checkpointEvery,
             label: "\(configuration.model.rawValue)-\(configuration.variantName)")
-        return try Trainer(
+        let trainer = try Trainer(
             run: run, configuration: schedule, seed: trainerSeed, modules: modules, optimizers: optimizers, resumeFrom: resumeFrom)
+        if resumeFrom != nil { try run.writeConfig(configuration) }
+        return trainer
     }
 
     /// Runs the trainer; true when it completed, false when interrupted by Ctrl-C.

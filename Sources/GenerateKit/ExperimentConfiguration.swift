@@ -1,6 +1,7 @@
 import Foundation
 import NFMLayers
 import NFMModels
+import NFMTraining
 
 /// Which generative model to train.
 public enum ModelKind: String, Codable, Sendable, CaseIterable {
@@ -165,16 +166,16 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
 }
 
 extension ExperimentConfiguration {
-    /// Reads the `config.json` of a run directory (for `--resume`).
+    /// Reads the `config.json` of a run directory (for `--resume`); when it is damaged, the copy
+    /// saved with the newest checkpoint that has a readable one (said through `log`).
     ///
-    /// - Throws: `SamplingError.missingConfiguration` or `.unreadableConfiguration`, naming the file.
-    public static func load(runDirectory: String) throws -> ExperimentConfiguration {
+    /// - Throws: `SamplingError.missingConfiguration` when the directory has neither, or
+    ///   `TrainingError.unreadableConfiguration`, naming the file.
+    public static func load(runDirectory: String, log: (String) -> Void = { print($0) }) throws -> ExperimentConfiguration {
         let path = runDirectory + "/config.json"
-        guard FileManager.default.fileExists(atPath: path) else { throw SamplingError.missingConfiguration(path: runDirectory) }
-        do {
-            return try JSONDecoder().decode(ExperimentConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
-        } catch {
-            throw SamplingError.unreadableConfiguration(path: path, reason: "\(error)")
+        guard FileManager.default.fileExists(atPath: path) || !Checkpoint.stepDirectories(inRun: runDirectory).isEmpty else {
+            throw SamplingError.missingConfiguration(path: runDirectory)
         }
+        return try Checkpoint.loadConfiguration(ExperimentConfiguration.self, ofRun: runDirectory, log: log)
     }
 }

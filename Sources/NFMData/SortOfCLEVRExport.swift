@@ -93,7 +93,9 @@ extension SortOfCLEVR {
 
         let count = header.shape[0]
         let pixels = [UInt8](try readData(imagesURL, hint: hint))
-        guard pixels.count == count * imageSize * imageSize * channelCount else {
+        // Divide rather than multiply: a damaged header's count must not overflow.
+        let bytesPerImage = imageSize * imageSize * channelCount
+        guard count >= 0, pixels.count % bytesPerImage == 0, pixels.count / bytesPerImage == count else {
             throw DataError.invalidFormat(
                 imagesURL.path, reason: "\(pixels.count) bytes, but images.json announces \(count) images of 75×75×3")
         }

@@ -15,6 +15,7 @@
 import Foundation
 import NFMIO
 import NFMLog
+import NFMDistributed
 import NFMTraining
 import Synchronization
 
@@ -37,6 +38,24 @@ public struct SweepArm: Codable, Sendable, Equatable {
     }
 }
 
+/// A published or otherwise known value of a metric, drawn beside the sweep's curves as a
+/// horizontal line (e.g. MinAtar's DQN return after 5M frames).
+public struct SweepReference: Codable, Sendable, Equatable {
+    /// The logged metric it belongs to.
+    public var metric: String
+    /// Its value.
+    public var value: Double
+    /// Its legend entry, with its source.
+    public var label: String
+
+    /// A reference line.
+    public init(metric: String, value: Double, label: String) {
+        self.metric = metric
+        self.value = value
+        self.label = label
+    }
+}
+
 /// What a sweep runs: the same program and flags for every run, one arm per model, one run per seed
 /// and arm. With two arms the first is the control and the second the treatment, and the summary
 /// gives the paired difference treatment − control.
@@ -52,9 +71,14 @@ public struct SweepPlan: Codable, Sendable, Equatable {
     public var seeds: [UInt64]
     /// The final metrics printed as each run finishes (all final metrics go into the summary).
     public var headlineMetrics: [String]
+    /// Known values drawn beside the curves (nil in sweeps saved before there were any).
+    public var references: [SweepReference]?
 
     /// A plan.
-    public init(program: String, arguments: [String], arms: [SweepArm], seeds: [UInt64], headlineMetrics: [String]) {
+    public init(
+        program: String, arguments: [String], arms: [SweepArm], seeds: [UInt64], headlineMetrics: [String], references: [SweepReference] = []
+    ) {
+        self.references = references
         precondition(!arms.isEmpty && Set(arms.map(\.name)).count == arms.count, "SweepPlan: arms must be non-empty with distinct names")
         self.program = program
         self.arguments = arguments
@@ -140,6 +164,12 @@ public final class SeedSweep {
     public let concurrentRuns: Int
     /// The executable started for each run (by default this process's own).
     public let executable: URL
+    /// This process's share of the runs when several processes run one sweep (the ranks of an MPI
+    /// job, issue 15): the plan's seed number i (both models) belongs to rank i mod `ranks`, so that
+    /// every rank gets whole pairs. (0, 1) runs every run.
+    public let partition: (rank: Int, ranks: Int)
+    /// Extra environment for every run (e.g. its thread count); applied after `NFM_THREADS`.
+    public let environment: [String: String]
 
     /// Whether `path` is a sweep directory.
     public static func isSweep(_ path: String) -> Bool {
@@ -162,8 +192,14 @@ public final class SeedSweep {
     /// A sweep of `plan` in `directory`: a new one (the directory must not exist, or be empty), or
     /// the continuation of the sweep saved there, which must have the same program, flags and models;
     /// seeds not in it yet are added.
-    public init(plan: SweepPlan, directory: String, concurrentRuns: Int, executable: URL? = nil) throws {
+    public init(
+        plan: SweepPlan, directory: String, concurrentRuns: Int, executable: URL? = nil, partition: (rank: Int, ranks: Int) = (0, 1),
+        environment: [String: String] = [:]
+    ) throws {
         precondition(concurrentRuns >= 1, "SeedSweep: concurrentRuns must be at least 1, got \(concurrentRuns)")
+        precondition(partition.ranks >= 1 && (0..<partition.ranks).contains(partition.rank), "SeedSweep: invalid partition \(partition)")
+        self.partition = partition
+        self.environment = environment
         var plan = plan
         let manager = FileManager.default
         if Self.isSweep(directory) {
@@ -204,20 +240,34 @@ public final class SeedSweep {
         var resume: Bool
     }
 
-    /// Runs every unfinished run, `concurrentRuns` at a time (each in a child process whose output
-    /// goes to its log), prints a line as each starts and ends, then writes the summary of all runs.
-    /// Ctrl-C stops starting runs; the running ones checkpoint and stop, and the summary covers what
-    /// finished.
-    public func run(log: (String) -> Void) throws -> SweepOutcome {
-        let manager = FileManager.default
-        try manager.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
+    /// Creates the sweep directory and writes its plan (with every seed so far). ``run(log:synchronize:)``
+    /// calls it; with several ranks, rank 0 calls it first, alone, and the others then open the sweep.
+    public func prepare() throws {
+        try FileManager.default.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try encoder.encode(plan), to: directory + "/" + Self.planFile)
+    }
+
+    /// Runs every unfinished run of this process's share, `concurrentRuns` at a time (each in a
+    /// child process whose output goes to its log), printing a line as each starts and ends. With
+    /// several ranks, `synchronize` (an MPI barrier) then waits for the others, and rank 0 alone
+    /// writes the summary of all runs. Ctrl-C stops starting runs; the running ones checkpoint and
+    /// stop, and the summary covers what finished.
+    public func run(log print: (String) -> Void, synchronize: (() throws -> Void)? = nil) throws -> SweepOutcome {
+        let manager = FileManager.default
+        let ranked = partition.ranks > 1
+        let prefix = ranked ? "rank \(partition.rank): " : ""
+        func log(_ line: String) { print(prefix + line) }
+        if partition.rank == 0 { try prepare() }
+        // One sweep process per directory (an MPI job's rank 0 stands for the job): a second one
+        // gets an error naming the first's pid and host.
+        let lock = partition.rank == 0 ? try RunLock.acquire(directory: directory) : nil
+        defer { withExtendedLifetime(lock) {} }
 
         var jobs: [Job] = []
         var finishedBefore = 0
-        for seed in plan.seeds {
+        for (index, seed) in plan.seeds.enumerated() where index % partition.ranks == partition.rank {
             for arm in plan.arms {
                 let path = runDirectory(seed: seed, arm: arm.name)
                 if (try? FinalMetrics.read(directory: path)) != nil {
@@ -238,16 +288,19 @@ public final class SeedSweep {
                 jobs.append(Job(seed: seed, arm: arm, resume: resume))
             }
         }
-        let total = plan.seeds.count * plan.arms.count
+        let total = plan.seeds.indices.filter { $0 % partition.ranks == partition.rank }.count * plan.arms.count
         log("sweep: \(plan.program), models \(plan.arms.map(\.name).joined(separator: " vs ")), seeds \(plan.seeds.map(String.init).joined(separator: ","))")
         log("sweep: \(total) runs, \(finishedBefore) already finished, \(jobs.count) to run, \(concurrentRuns) at a time"
             + (concurrentRuns > 1 ? " (one thread each)" : "") + "; directory \(directory)")
 
-        var environment = ProcessInfo.processInfo.environment
+        // A run is a single process even when this one is an MPI rank.
+        var environment = MPI.childEnvironment(ProcessInfo.processInfo.environment)
+        environment[Self.parentVariable] = String(getpid())
         if concurrentRuns > 1 {
             environment["NFM_THREADS"] = "1"
             environment["OMP_NUM_THREADS"] = "1"
         }
+        environment.merge(self.environment) { _, new in new }
         let ended = Mutex<[Int]>([])
         let wake = DispatchSemaphore(value: 0)
         var running: [Int: (process: Process, start: Double)] = [:]
@@ -309,6 +362,7 @@ public final class SeedSweep {
                 let status = entry.process.terminationStatus
                 let path = runDirectory(seed: job.seed, arm: job.arm.name)
                 let name = "seed \(job.seed) · \(job.arm.name)"
+                try recordTiming(seed: job.seed, arm: job.arm.name, status: status, seconds: seconds)
                 if status == 0, let metrics = try? FinalMetrics.read(directory: path) {
                     completed += 1
                     durations.append(seconds)
@@ -328,9 +382,46 @@ public final class SeedSweep {
                 }
             }
         }
+        if let synchronize, ranked {
+            log("my runs are done; waiting for the other ranks")
+            try synchronize()
+        }
         let report = try SweepReport.load(plan: plan, sweep: self)
-        let outputs = try report.write(to: directory)
+        let outputs = partition.rank == 0 ? try report.write(to: directory) : []
         return SweepOutcome(report: report, outputs: outputs, interrupted: interrupted || Interrupt.isRequested, failures: failures)
+    }
+
+    /// The file that lists every run invocation's end: `seed,model,exit_status,seconds,ended_utc`,
+    /// one line each, across every invocation of the sweep (a run resumed three times has three
+    /// lines), so that a sweep's compute time adds up however often it was continued.
+    public static let timingsFile = "timings.csv"
+
+    private func recordTiming(seed: UInt64, arm: String, status: Int32, seconds: Double) throws {
+        let path = directory + "/" + Self.timingsFile
+        if !FileManager.default.fileExists(atPath: path) {
+            try AtomicFile.write("seed,model,exit_status,seconds,ended_utc\n", to: path)
+        }
+        guard let file = FileHandle(forWritingAtPath: path) else { throw SweepError.cannotStart(path: path, reason: "cannot open for appending") }
+        defer { try? file.close() }
+        file.seekToEndOfFile()
+        let ended = ISO8601DateFormatter().string(from: Date())
+        file.write(Data("\(seed),\(arm),\(status),\(String(format: "%.1f", seconds)),\(ended)\n".utf8))
+    }
+
+    /// The environment variable that tells a run the process id of the sweep that started it.
+    public static let parentVariable = "NFM_SWEEP_PARENT"
+
+    /// In a run started by a sweep: watches the sweep's process and, should it die (killed, or its
+    /// MPI job aborted because another rank died), interrupts this run as Ctrl-C does, so that it
+    /// writes its checkpoint and stops instead of training on unwatched. Programs call it first
+    /// thing; elsewhere it does nothing. (Linux's PR_SET_PDEATHSIG would do this, but `prctl` is
+    /// variadic and Swift cannot call it.)
+    public static func followParentProcess() {
+        guard let parent = ProcessInfo.processInfo.environment[parentVariable].flatMap(Int32.init) else { return }
+        Thread.detachNewThread {
+            while getppid() == parent { sleep(1) }
+            kill(getpid(), SIGINT)
+        }
     }
 
     /// `base`, or `base-2`, `base-3`, … : the first name not taken.

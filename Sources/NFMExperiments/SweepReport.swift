@@ -157,7 +157,7 @@ public struct SweepReport: Sendable {
     /// significant difference" (which direction is better depends on the metric).
     public func verdict(of metric: String) -> String {
         guard let (paired, _) = pairedDifference(of: metric), paired.difference.count >= 2 else { return "too few pairs" }
-        if isFixed(metric) { return "fixed by the settings" }
+        if isFixed(metric) { return "same value on every seed" }
         guard paired.pValue < 0.05 else { return "no significant difference" }
         return "\(armNames[1]) \(paired.difference.mean > 0 ? "higher" : "lower")"
     }
@@ -307,7 +307,15 @@ public struct SweepReport: Sendable {
                     color: LinePlot.palette[index % LinePlot.palette.count],
                     band: curve.points.filter { $0.count >= 2 }.map { (x: $0.step, lower: $0.lower, upper: $0.upper) })
             }
-            let plot = LinePlot(title: "\(metric): mean over seeds, 95% band", xLabel: "step", yLabel: metric, series: series)
+            var lines = series
+            let steps = curves.filter { $0.metric == metric }.flatMap { $0.points.map(\.step) }
+            if let first = steps.min(), let last = steps.max() {
+                for reference in plan.references ?? [] where reference.metric == metric {
+                    lines.append(PlotSeries(
+                        name: reference.label, points: [(x: first, y: reference.value), (x: last, y: reference.value)], color: RGBColor(gray: 110)))
+                }
+            }
+            let plot = LinePlot(title: "\(metric): mean over seeds, 95% band", xLabel: "step", yLabel: metric, series: lines)
             let path = plots + "/" + metric.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "_" }.map(String.init).joined() + ".png"
             try plot.write(to: path)
             written.append(path)

@@ -9,7 +9,12 @@
 // because checkpoints come from outside and a corrupt one must produce an error, not a crash or a
 // silently wrong model. Writing reproduces the reference's layout byte for byte, so that PyTorch's
 // `safetensors.torch.load_file` reads our checkpoints and ours read theirs.
+//
+// The format has no checksum, so a flipped byte in the tensor data would load as a different model.
+// Files we write therefore record the CRC-32 of their data section in the metadata (key
+// `nfm.crc32`, which other readers ignore), and reading a file that has one checks it.
 
+import CZlib
 import Foundation
 
 /// The element type of a safetensors tensor, spelled as in the file's `dtype` field.
@@ -240,6 +245,8 @@ public indirect enum SafeTensorsError: Error, CustomStringConvertible, Localized
     case dtypeMismatch(dtype: SafeTensorDType, requested: String)
     /// An element does not fit the requested type.
     case valueOutOfRange(dtype: SafeTensorDType, requested: String)
+    /// The data section does not match the CRC-32 recorded in the metadata when the file was written.
+    case checksumMismatch(recorded: String, computed: String)
     /// One of the errors above, in the file at `path`.
     case inFile(path: String, error: SafeTensorsError)
 
@@ -295,6 +302,8 @@ public indirect enum SafeTensorsError: Error, CustomStringConvertible, Localized
             return "tensor of dtype \(dtype.rawValue) cannot be read as \(requested)"
         case .valueOutOfRange(let dtype, let requested):
             return "tensor of dtype \(dtype.rawValue) holds a value that does not fit \(requested)"
+        case .checksumMismatch(let recorded, let computed):
+            return "the tensor data's CRC-32 is \(computed), but the file recorded \(recorded) when it was written; the file is damaged"
         case .inFile(let path, let error):
             return "\(path): \(error.description)"
         }
@@ -386,6 +395,10 @@ public enum SafeTensors {
             previous = entry.name
         }
         if expectedBegin != dataLength { throw .trailingBytes(dataEnd: expectedBegin, dataLength: dataLength) }
+        if let recorded = metadata.removeValue(forKey: checksumKey) {
+            let computed = checksum(bytes[headerEnd...])
+            if recorded != computed { throw .checksumMismatch(recorded: recorded, computed: computed) }
+        }
 
         let tensors = entries.map { entry in
             (
@@ -509,13 +522,39 @@ public enum SafeTensors {
         return output
     }
 
-    /// Writes `tensors` and `metadata` to `path` (laid out as `encode(_:metadata:)` does) through
-    /// ``AtomicFile``, so a failed write leaves any previous file intact. Throws
-    /// ``SafeTensorsError`` for invalid names and ``AtomicFileError`` for I/O failures.
+    /// The metadata key of the data section's CRC-32 (8 lowercase hex digits), recorded by
+    /// ``write(_:metadata:to:)-([(String,SafeTensor)],_,_)`` and checked (then dropped from the
+    /// metadata) by ``decode(_:)``.
+    public static let checksumKey = "nfm.crc32"
+
+    /// Writes `tensors` and `metadata` to `path` (laid out as `encode(_:metadata:)` does, with the
+    /// data section's CRC-32 added to the metadata under ``checksumKey``) through ``AtomicFile``,
+    /// so a failed write leaves any previous file intact. Throws ``SafeTensorsError`` for invalid
+    /// names and ``AtomicFileError`` for I/O failures.
     public static func write(
         _ tensors: [(name: String, tensor: SafeTensor)], metadata: [String: String] = [:], to path: String
     ) throws {
-        try AtomicFile.write(encode(tensors, metadata: metadata), to: path)
+        // The data section does not depend on the metadata, so encode once to checksum it.
+        let plain = try encode(tensors, metadata: metadata)
+        let headerLength = Int(plain[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        var checked = metadata
+        checked[checksumKey] = checksum(plain[(8 + headerLength)...])
+        try AtomicFile.write(encode(tensors, metadata: checked), to: path)
+    }
+
+    /// The CRC-32 (zlib's) of `bytes` as 8 lowercase hex digits.
+    static func checksum(_ bytes: ArraySlice<UInt8>) -> String {
+        var crc: UInt = 0
+        bytes.withUnsafeBufferPointer { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let count = Swift.min(buffer.count - offset, 1 << 30)
+                crc = CZlib.crc32(crc, buffer.baseAddress! + offset, UInt32(count))
+                offset += count
+            }
+        }
+        let digits = String(crc, radix: 16)
+        return String(repeating: "0", count: 8 - digits.count) + digits
     }
 
     /// Writes a dictionary of tensors to `path`, laid out and written as the array form is.

@@ -38,8 +38,10 @@ public enum MetricsError: Error, CustomStringConvertible, LocalizedError, Sendab
     case cannotOpen(path: String, reason: String)
     /// Appending to a metrics file failed (e.g. the disk is full).
     case writeFailed(path: String, reason: String)
-    /// A line of metrics.jsonl (1-based `line`) is not a valid record.
+    /// A line of metrics.jsonl or metrics.csv (1-based `line`) is not a valid record.
     case corruptLine(path: String, line: Int, reason: String)
+    /// Resuming found both metrics files damaged, so neither can rebuild the other.
+    case bothDamaged(jsonl: String, csv: String, directory: String)
 
     /// A sentence naming the file and the reason.
     public var description: String {
@@ -47,6 +49,9 @@ public enum MetricsError: Error, CustomStringConvertible, LocalizedError, Sendab
         case .cannotOpen(let path, let reason): return "cannot open metrics file \(path): \(reason)"
         case .writeFailed(let path, let reason): return "cannot append to metrics file \(path): \(reason)"
         case .corruptLine(let path, let line, let reason): return "\(path), line \(line): \(reason)"
+        case .bothDamaged(let jsonl, let csv, let directory):
+            return "both metrics files of \(directory) are damaged, so neither can rebuild the other: \(jsonl); \(csv). "
+                + "Repair one of them, or move both aside to resume without the metrics logged so far"
         }
     }
 
@@ -86,7 +91,9 @@ public final class MetricsWriter {
     ///
     /// - Parameters:
     ///   - resume: false starts both files afresh (replacing any there). True reloads the series
-    ///     from an existing metrics.jsonl and appends after it, for a resumed run.
+    ///     from the existing files and appends after them, for a resumed run: from metrics.jsonl,
+    ///     or from metrics.csv when that holds more of the run (the JSONL file was damaged or
+    ///     truncated); see ``checkResume(directory:discardingStepsAfter:)``.
     ///   - discardingStepsAfter: with `resume`, drops records with a larger step, e.g. those
     ///     logged after the checkpoint the run resumes from, so that they are not logged twice.
     ///   - clock: seconds since the Unix epoch, for `wall_time_s`; inject a fake for tests.
@@ -104,11 +111,7 @@ public final class MetricsWriter {
         let csvPath = directory + "/metrics.csv"
         let jsonlPath = directory + "/metrics.jsonl"
 
-        var records: [Record] = []
-        if resume && FileManager.default.fileExists(atPath: jsonlPath) {
-            records = try Self.loadRecords(path: jsonlPath)
-            if let limit = discardingStepsAfter { records.removeAll { $0.step > limit } }
-        }
+        let records = resume ? try Self.loadForResume(directory: directory, discardingStepsAfter: discardingStepsAfter).records : []
         // Start from a clean state: on resume both files are rewritten from the reloaded records
         // (atomically), which also drops a line torn by a crash and any discarded steps, and
         // regenerates the CSV so that the two files agree.
@@ -201,6 +204,113 @@ public final class MetricsWriter {
         return series
     }
 
+    /// Reads the metrics files of `directory` as a resume would, without writing anything, so
+    /// that a resume can check them before it changes the run.
+    ///
+    /// Both files hold the same records. A file that is missing, damaged (a line that does not
+    /// parse) or truncated is rebuilt from the other one, which holds more of the run up to
+    /// `discardingStepsAfter`; the returned note says so (nil when nothing needed repair). A run
+    /// with neither file has no metrics yet.
+    ///
+    /// - Throws: ``MetricsError`` naming each damaged file when neither can be read.
+    public static func checkResume(directory: String, discardingStepsAfter: Int?) throws -> String? {
+        try loadForResume(directory: directory, discardingStepsAfter: discardingStepsAfter).note
+    }
+
+    static func loadForResume(directory: String, discardingStepsAfter limit: Int?) throws -> (records: [Record], note: String?) {
+        let csvPath = directory + "/metrics.csv", jsonlPath = directory + "/metrics.jsonl"
+        let manager = FileManager.default
+        func load(_ path: String, _ parse: (String) throws -> [Record]) -> Result<[Record], Error>? {
+            guard manager.fileExists(atPath: path) else { return nil }
+            return Result { try parse(path).filter { limit == nil || $0.step <= limit! } }
+        }
+        let jsonl = load(jsonlPath, loadRecords), csv = load(csvPath, loadCSVRecords)
+        func valueCount(_ records: [Record]) -> Int { records.reduce(0) { $0 + $1.values.count } }
+        switch (jsonl, csv) {
+        case (nil, nil):
+            return ([], nil)
+        case (.success(let records), nil):
+            return (records, records.isEmpty ? nil : "metrics.csv was missing; rebuilt from \(jsonlPath)")
+        case (nil, .success(let records)):
+            return (records, records.isEmpty ? nil : "metrics.jsonl was missing; rebuilt from \(csvPath)")
+        case (.success(let fromJSONL), .success(let fromCSV)):
+            // A crash between the two appends of one log call leaves the CSV one record ahead; a
+            // truncated file is behind. Either way the file holding more of the run is right.
+            if valueCount(fromCSV) > valueCount(fromJSONL) {
+                return (fromCSV, "\(jsonlPath) held fewer rows than \(csvPath) (truncated?); rebuilt from the CSV")
+            }
+            return (fromJSONL, nil)
+        case (.success(let records), .failure(let error)):
+            return (records, "\(error); rebuilt from \(jsonlPath)")
+        case (.failure(let error), .success(let records)):
+            return (records, "\(error); rebuilt from \(csvPath)")
+        case (.failure(let error), nil), (nil, .failure(let error)):
+            throw error
+        case (.failure(let jsonlError), .failure(let csvError)):
+            throw MetricsError.bothDamaged(jsonl: "\(jsonlError)", csv: "\(csvError)", directory: directory)
+        }
+    }
+
+    /// Parses metrics.csv (`step,name,value,wall_time_s`, names quoted as RFC 4180) into records:
+    /// consecutive rows of one step and wall time are one log call. A last line without its
+    /// newline was torn by a crash and is dropped.
+    static func loadCSVRecords(path: String) throws -> [Record] {
+        let bytes = try readFile(path)
+        let scalars = Array(String(decoding: bytes, as: UTF8.self).unicodeScalars)
+        var rows: [[String]] = []
+        var row: [String] = [], field = "", quoted = false, atFieldStart = true
+        var index = 0
+        while index < scalars.count {
+            let scalar = scalars[index]
+            index += 1
+            if quoted {
+                if scalar != "\"" {
+                    field.unicodeScalars.append(scalar)
+                } else if index < scalars.count && scalars[index] == "\"" {
+                    field.unicodeScalars.append("\"")  // "" inside quotes is one quote
+                    index += 1
+                } else {
+                    quoted = false
+                }
+                continue
+            }
+            switch scalar {
+            case "\"" where atFieldStart:
+                quoted = true
+                atFieldStart = false
+            case ",":
+                row.append(field)
+                (field, atFieldStart) = ("", true)
+            case "\n":
+                row.append(field)
+                rows.append(row)
+                (row, field, atFieldStart) = ([], "", true)
+            default:
+                field.unicodeScalars.append(scalar)
+                atFieldStart = false
+            }
+        }
+        guard let header = rows.first, header == ["step", "name", "value", "wall_time_s"] else {
+            throw MetricsError.corruptLine(path: path, line: 1, reason: "the header is not \"step,name,value,wall_time_s\"")
+        }
+        var records: [Record] = []
+        var lastWallText = ""
+        for (index, fields) in rows.enumerated().dropFirst() {
+            func corrupt(_ reason: String) -> MetricsError { .corruptLine(path: path, line: index + 1, reason: reason) }
+            guard fields.count == 4 else { throw corrupt("expected 4 fields, found \(fields.count)") }
+            guard let step = Int(fields[0]) else { throw corrupt("the step \"\(fields[0])\" is not an integer") }
+            guard let value = Double(fields[2]) else { throw corrupt("the value \"\(fields[2])\" is not a number") }
+            guard let wallTime = Double(fields[3]) else { throw corrupt("the wall time \"\(fields[3])\" is not a number") }
+            if let last = records.last, last.step == step, lastWallText == fields[3], !last.values.contains(where: { $0.0 == fields[1] }) {
+                records[records.count - 1].values.append((fields[1], value))
+            } else {
+                records.append(Record(step: step, wallTime: wallTime, values: [(fields[1], value)]))
+            }
+            lastWallText = fields[3]
+        }
+        return records
+    }
+
     /// One log call.
     struct Record {
         var step: Int
@@ -208,15 +318,19 @@ public final class MetricsWriter {
         var values: [(String, Double)]
     }
 
-    /// Parses metrics.jsonl. A last line without its newline was torn by a crash mid-write and is
-    /// dropped; any other invalid line is an error, since silently losing data is worse.
-    static func loadRecords(path: String) throws -> [Record] {
-        let bytes: [UInt8]
+    /// The bytes of a metrics file, or ``MetricsError/cannotOpen(path:reason:)``.
+    static func readFile(_ path: String) throws -> [UInt8] {
         do {
-            bytes = try AtomicFile.readBytes(contentsOf: path)
+            return try AtomicFile.readBytes(contentsOf: path)
         } catch {
             throw MetricsError.cannotOpen(path: path, reason: "\(error)")
         }
+    }
+
+    /// Parses metrics.jsonl. A last line without its newline was torn by a crash mid-write and is
+    /// dropped; any other invalid line is an error, since silently losing data is worse.
+    static func loadRecords(path: String) throws -> [Record] {
+        let bytes = try readFile(path)
         var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         if lines.last?.isEmpty == true {
             lines.removeLast()
@@ -224,22 +338,25 @@ public final class MetricsWriter {
             lines.removeLast()  // torn final line
         }
         var records: [Record] = []
+        let decoder = JSONDecoder()
         for (index, line) in lines.enumerated() where !line.isEmpty {
             func corrupt(_ reason: String) -> MetricsError { .corruptLine(path: path, line: index + 1, reason: reason) }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
-                throw corrupt("not a JSON object")
+            // JSONDecoder parses numbers exactly (JSONSerialization on Linux can be off in the last
+            // bit), so that a resumed run's reloaded metrics equal a straight run's bit for bit.
+            let object: [String: Double?]
+            do {
+                object = try decoder.decode([String: Double?].self, from: Data(line))
+            } catch {
+                // Say what is wrong: not an object at all, or which value is not a number.
+                guard let loose = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { throw corrupt("not a JSON object") }
+                let key = loose.keys.sorted().first { !(loose[$0] is NSNumber || loose[$0] is NSNull) } ?? "?"
+                throw corrupt("value of \"\(key)\" is not a number")
             }
-            guard let step = (object["step"] as? NSNumber).map({ $0.intValue }) else { throw corrupt("no integer \"step\"") }
-            let wallTime = (object["wall_time_s"] as? NSNumber)?.doubleValue ?? .nan
+            guard let stepValue = object["step"] ?? nil, let step = Int(exactly: stepValue) else { throw corrupt("no integer \"step\"") }
+            let wallTime = (object["wall_time_s"] ?? nil) ?? .nan
             var values: [(String, Double)] = []
             for (key, value) in object where key != "step" && key != "wall_time_s" {
-                if let number = value as? NSNumber {
-                    values.append((key, number.doubleValue))
-                } else if value is NSNull {
-                    values.append((key, .nan))
-                } else {
-                    throw corrupt("value of \"\(key)\" is not a number")
-                }
+                values.append((key, value ?? .nan))
             }
             records.append(Record(step: step, wallTime: wallTime, values: values.sorted { $0.0 < $1.0 }))
         }

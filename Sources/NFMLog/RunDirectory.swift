@@ -53,11 +53,17 @@ public final class RunDirectory {
     public let isResumed: Bool
     /// Every output recorded so far, in recording order.
     public private(set) var outputs: [(path: String, description: String)] = []
+    /// The directory's lock, held while this object (or another of this process for the same
+    /// directory) lives, so that no second process works in the run at the same time.
+    public let lock: RunLock
 
     /// Creates `root/name` (and `root`), or with `resume` reopens it.
     ///
-    /// A fresh run refuses a directory that exists and is not empty, so that a second run never
-    /// mixes its files with the first's. A resumed run requires the directory to exist.
+    /// A fresh run refuses a directory that exists and holds anything but a lock file, so that a
+    /// second run never mixes its files with the first's. A resumed run requires the directory to exist. Either
+    /// way the directory is locked (``RunLock``): a second process gets ``RunLockError/inUse(directory:owner:)``
+    /// naming this one's pid and host, and a lock left by a killed process is taken over with a
+    /// note on standard error.
     public init(name: String, root: String = "runs", resume: Bool = false) throws {
         precondition(!name.isEmpty && !name.contains("/") && name != "." && name != "..", "RunDirectory: invalid run name \"\(name)\"")
         self.name = name
@@ -68,16 +74,35 @@ public final class RunDirectory {
         let exists = manager.fileExists(atPath: path, isDirectory: &isDirectory)
         if resume {
             guard exists && isDirectory.boolValue else { throw RunDirectoryError.notFound(path: path) }
+        } else {
+            // A lone lock file is what a process killed before it wrote anything leaves behind.
+            let contents = (try? manager.contentsOfDirectory(atPath: path))?.filter { $0 != RunLock.fileName }
+            if exists && (!isDirectory.boolValue || !(contents?.isEmpty ?? false)) {
+                throw RunDirectoryError.alreadyExists(path: path)
+            }
+            do {
+                try manager.createDirectory(atPath: path, withIntermediateDirectories: true)
+            } catch {
+                throw RunDirectoryError.cannotCreate(path: path, reason: error.localizedDescription)
+            }
+        }
+        lock = try RunLock.acquire(directory: path)
+        if let previous = lock.takenOverFrom {
+            FileHandle.standardError.write(Data("note: took over the lock of \(path) left by \(previous); that process is gone\n".utf8))
+        }
+    }
+
+    /// The run directory at `path` (`runs/x`, `x`, `/tmp/x/`), as ``init(name:root:resume:)`` with
+    /// the path's last component as the name and the rest as the root.
+    public convenience init(path: String, resume: Bool = false) throws {
+        var trimmed = path
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else {
+            try self.init(name: trimmed, root: "", resume: resume)
             return
         }
-        if exists && (!isDirectory.boolValue || !((try? manager.contentsOfDirectory(atPath: path))?.isEmpty ?? false)) {
-            throw RunDirectoryError.alreadyExists(path: path)
-        }
-        do {
-            try manager.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw RunDirectoryError.cannotCreate(path: path, reason: error.localizedDescription)
-        }
+        let root = slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+        try self.init(name: String(trimmed[trimmed.index(after: slash)...]), root: root, resume: resume)
     }
 
     /// A run name `program-model-YYYYMMDD-HHMMSS` (in `timeZone`, by default local time),

@@ -57,13 +57,23 @@ public final class Trainer {
     public let metrics: MetricsWriter
     /// The most recent complete checkpoint directory.
     public internal(set) var lastCheckpoint: String?
-    let modules: [(name: String, module: Module)]
-    let optimizers: [(name: String, optimizer: any Optimizer, module: Module)]
+    /// What a resume did (the checkpoint used, damaged ones set aside, a metrics file rebuilt);
+    /// empty for a fresh run.
+    public private(set) var resumeNotes: [String] = []
+    let modules: Modules
+    let optimizers: Optimizers
     let programState: ProgramState?
 
     /// A trainer for `modules` (saved as `<name>.safetensors`) and `optimizers` (each with the
-    /// module whose parameters it updates). With `resumeFrom` (a run directory or checkpoint
-    /// directory) every piece of state is restored and the run continues after the saved step.
+    /// module whose parameters it updates).
+    ///
+    /// With `resumeFrom` (a run directory, or one checkpoint directory) every piece of state is
+    /// restored and the run continues after the saved step. Of a run directory's checkpoints the
+    /// newest that loads is used; newer damaged ones are set aside as `checkpoints/damaged-step-N`
+    /// (never deleted). A run with no checkpoint yet starts at step 0. Every checkpoint file and
+    /// the metrics files are read and checked before anything in the run is written, so a resume
+    /// that throws leaves the run directory as it was. Metric rows logged after the restored step
+    /// are dropped, and only those. What was done is printed and kept in ``resumeNotes``.
     public init(
         run: RunDirectory, configuration: TrainingConfiguration, seed: UInt64,
         modules: [(name: String, module: Module)],
@@ -77,16 +87,12 @@ public final class Trainer {
         self.optimizers = optimizers
         self.programState = programState
         if let resumeFrom {
-            let directory = try Checkpoint.resolve(resumeFrom)
-            // Load before opening the metrics so that rows logged after the checkpoint are dropped.
-            var saved = 0
-            if let state = try? StateDict.load(contentsOf: directory + "/" + Checkpoint.trainerFile),
-                case .int64(let value) = state["step"]
-            {
-                saved = Int(value)
-            }
-            self.metrics = try MetricsWriter(directory: run.path, resume: true, discardingStepsAfter: saved)
-            try restoreCheckpoint(from: directory)
+            let plan = try Self.prepareResume(
+                from: resumeFrom, run: run, modules: modules, optimizers: optimizers, programState: programState)
+            (metrics, lastCheckpoint, resumeNotes) = try Self.commitResume(plan, run: run, totalSteps: configuration.steps)
+            step = plan.step
+            if let generator = plan.generator { self.generator = generator }
+            for note in resumeNotes { FileHandle.standardOutput.write(Data((note + "\n").utf8)) }
         } else {
             self.metrics = try MetricsWriter(directory: run.path, resume: false)
         }
@@ -106,7 +112,7 @@ public final class Trainer {
         let progress = ProgressBar(total: configuration.steps, label: configuration.label, initialStep: step)
         while step < configuration.steps {
             var stepGenerator = generator
-            let values = try trainStep(step, &stepGenerator)
+            let values = FaultInjection.poison(try trainStep(step, &stepGenerator), step: step + 1)
             try checkFinite(values, at: step + 1)
             generator = stepGenerator
             step += 1

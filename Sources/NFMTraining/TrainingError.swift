@@ -6,6 +6,10 @@ public enum TrainingError: Error, CustomStringConvertible {
     case noCheckpoint(path: String)
     /// A checkpoint exists but does not fit this run.
     case incompatibleCheckpoint(path: String, reason: String)
+    /// A run has checkpoints but none of them loads; nothing in the run was changed.
+    case noIntactCheckpoint(run: String, failures: [(path: String, reason: String)])
+    /// A run's config.json cannot be read, and no checkpoint holds a readable copy.
+    case unreadableConfiguration(path: String, reason: String)
 
     /// A readable explanation.
     public var description: String {
@@ -17,6 +21,12 @@ public enum TrainingError: Error, CustomStringConvertible {
             return "no checkpoint found at \(path) (expected a run directory with checkpoints/latest, or a checkpoint directory holding trainer.safetensors)"
         case let .incompatibleCheckpoint(path, reason):
             return "checkpoint \(path) does not fit this run: \(reason)"
+        case let .noIntactCheckpoint(run, failures):
+            return "cannot resume \(run): no checkpoint loads, and nothing in the run was changed:\n"
+                + failures.map { "  \($0.path): \($0.reason)" }.joined(separator: "\n")
+                + "\nCheck that the run's settings are those it was made with; to start over, use a new run directory."
+        case let .unreadableConfiguration(path, reason):
+            return "cannot read the run's settings \(path): \(reason)"
         }
     }
 }

@@ -89,6 +89,13 @@ public struct DQNConfiguration: Sendable, Codable, Equatable {
     /// MinAtar's published setting: 5 million frames (everything else is already MinAtar's).
     public static let minatarFrames = 5_000_000
 
+    /// The training return MinAtar's DQN reaches after its 5,000,000 frames, read off the published
+    /// curves (Young & Tian 2019, Figure 2, DQN with replay and target network), by game: what a
+    /// sweep's curves are set beside.
+    public static let minatarPublishedReturn: [String: Double] = [
+        "breakout": 10, "freeway": 50, "space_invaders": 43, "asterix": 17, "seaquest": 20,
+    ]
+
     /// Checks the settings; throws a message naming the bad one.
     public func validate() throws(ConfigurationError) {
         func require(_ condition: Bool, _ message: String) throws(ConfigurationError) {

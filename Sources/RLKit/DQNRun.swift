@@ -47,7 +47,9 @@ public final class DQNRun {
         self.configuration = configuration
         self.run = run
         agent = try DQNAgent(configuration: configuration)
-        try run.writeConfig(configuration)
+        // A fresh run records its settings first; a resumed one after the trainer checked the
+        // resume, so that a resume that fails leaves the run as it was.
+        if !resume { try run.writeConfig(configuration) }
         trainer = try Trainer(
             run: run,
             configuration: TrainingConfiguration(
@@ -56,19 +58,16 @@ public final class DQNRun {
             modules: [("model", agent.online), ("target", agent.target)],
             optimizers: [("optimizer", agent.optimizer, agent.online)],
             programState: agent.programState, resumeFrom: resume ? run.path : nil)
+        if resume { try run.writeConfig(configuration) }
     }
 
-    /// Reads the config.json of a run directory.
+    /// Reads the config.json of a run directory; when it is damaged, the copy saved with the newest
+    /// checkpoint that has a readable one (said on standard output).
     public static func configuration(ofRun path: String) throws -> DQNConfiguration {
-        let file = path + "/config.json"
-        guard let data = FileManager.default.contents(atPath: file) else {
+        guard FileManager.default.fileExists(atPath: path + "/config.json") || !Checkpoint.stepDirectories(inRun: path).isEmpty else {
             throw ConfigurationError(message: "no config.json in \(path); is it an nfm-rl run directory?")
         }
-        do {
-            return try JSONDecoder().decode(DQNConfiguration.self, from: data)
-        } catch {
-            throw ConfigurationError(message: "\(file) is not an nfm-rl config: \(error)")
-        }
+        return try Checkpoint.loadConfiguration(DQNConfiguration.self, ofRun: path) { print($0) }
     }
 
     /// Trains to `configuration.frames`, then (unless interrupted) evaluates and draws the filmstrip.
@@ -103,11 +102,11 @@ public final class DQNRun {
     }
 
     /// What a comparison over seeds summarises (`final_metrics.json`): the evaluation's mean
-    /// return, the last 100-episode average training return, the episodes played, and the online
+    /// return, the last 100-episode average training return (as logged), the episodes played, and the online
     /// network's total and trained parameters.
     func finalMetrics(_ summary: DQNRunSummary) -> [String: Double] {
         var values: [String: Double] = [
-            "train/average_return": summary.averageReturn, "train/episodes": Double(summary.episodes),
+            "rollout/average_return_100": summary.averageReturn, "rollout/episodes": Double(summary.episodes),
             "parameters/total": Double(agent.online.parameterCount), "parameters/trained": Double((agent.online as? NFMQNetwork)?.trainedParameterCount ?? agent.online.parameterCount),
         ]
         values["eval/mean_return"] = summary.evaluationReturn

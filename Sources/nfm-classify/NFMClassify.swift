@@ -11,6 +11,7 @@ import NFMExperiments
 import NFMKernels
 import NFMLog
 import NFMModels
+import NFMTraining
 
 @main
 struct NFMClassify: ParsableCommand {
@@ -19,6 +20,7 @@ struct NFMClassify: ParsableCommand {
     /// take 25 s instead of 3 s on the shared 2-core machine).
     static func main() {
         Kernels.requirePassiveOpenMPWaiting()
+        SeedSweep.followParentProcess()
         Kernels.announceBackend()
         main(nil)
     }
@@ -41,8 +43,6 @@ extension ClassifyPreset: ExpressibleByArgument {}
 extension ClassifyBatching: ExpressibleByArgument {}
 extension HeadPooling: ExpressibleByArgument {}
 extension ClassifyArchitecture: ExpressibleByArgument {}
-extension SeedList: ExpressibleByArgument {}
-
 /// A comma-separated list of channel counts, e.g. `48,96,192,384`.
 struct Widths: ExpressibleByArgument {
     var values: [Int]
@@ -179,19 +179,13 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue the run (or the --seeds sweep) in this directory from its latest checkpoints, with its saved settings.", valueName: "run-dir"))
     var resume: String?
 
-    @Option(help: ArgumentHelp(
-        "Compare the models over seeds: a count (5 = seeds 1…5) or a list (1,2,3). Each seed and model is a run under --run-dir; then a summary: mean ± 95% CI per model, the paired difference NFM − baseline, band plots.",
-        valueName: "seeds"))
-    var seeds: SeedList?
-
-    @Option(help: "With --seeds: runs at a time, each on 1 thread when more than 1. (default: \(SweepCommand.defaultConcurrentRuns))")
-    var seedJobs: Int?
+    @OptionGroup var sweep: SweepOptions
 
     /// The run's settings and directory from the flags (and, when resuming, the saved config.json).
     func resolve() throws -> (configuration: ClassifyConfiguration, runPath: String) {
         if let resume {
             if runDir != nil { throw ValidationError("--resume and --run-dir both name a run directory; give only --resume") }
-            let saved = try ClassifySession.readConfiguration(resume + "/" + ClassifySession.configurationFile)
+            let saved = try Checkpoint.loadConfiguration(ClassifyConfiguration.self, ofRun: resume, log: consoleLog)
             var requested = saved
             apply(to: &requested)
             if let preset { requested.preset = preset }
@@ -221,7 +215,7 @@ struct Train: ParsableCommand {
     func validate() throws {
         // A resumed run's settings are checked in run(), after its config.json is read.
         if resume == nil { try checkConfiguration(try resolve().configuration) }
-        if seeds != nil && data.seed != nil { throw ValidationError("--seeds and --seed both choose seeds; give only one") }
+        if sweep.seeds != nil && data.seed != nil { throw ValidationError("--seeds and --seed both choose seeds; give only one") }
     }
 
     /// `--seeds`, or `--resume` of a sweep: every seed of the comparison as its own run (NFMExperiments).
@@ -230,8 +224,8 @@ struct Train: ParsableCommand {
         let code: Int32
         do {
             code = try SweepCommand.run(
-                program: "nfm-classify", arguments: Array(CommandLine.arguments.dropFirst()), seeds: seeds, resume: resume,
-                directory: runDir, concurrentRuns: seedJobs,
+                program: "nfm-classify", arguments: Array(CommandLine.arguments.dropFirst()), seeds: sweep.seeds, resume: resume,
+                directory: runDir, concurrentRuns: sweep.seedJobs,
                 arms: models.map { SweepArm(name: $0.rawValue, arguments: ["--model", $0.rawValue]) }, modelOptions: ["--model"],
                 headlineMetrics: ["eval/accuracy", "eval/relational_accuracy", "ood/accuracy"], log: consoleLog)
         } catch {
@@ -241,7 +235,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        if seeds != nil || resume.map(SeedSweep.isSweep) == true { return try runSweep() }
+        if sweep.isSweep(resume: resume) { return try runSweep() }
         let resolved: (configuration: ClassifyConfiguration, runPath: String)
         do {
             resolved = try resolve()
@@ -353,7 +347,9 @@ struct Evaluate: ParsableCommand {
     func resolve() throws -> ClassifyConfiguration {
         var configuration: ClassifyConfiguration
         if let path = ClassifyCheckpointEvaluation.findConfiguration(near: checkpoint) {
-            configuration = try ClassifySession.readConfiguration(path)
+            // A damaged config.json falls back to the copy its checkpoints keep.
+            configuration = try Checkpoint.loadConfiguration(
+                ClassifyConfiguration.self, ofRun: String(path.dropLast(ClassifySession.configurationFile.count + 1)), log: consoleLog)
             if let dataset = data.dataset, dataset != configuration.dataset {
                 throw ValidationError("--dataset \(dataset.rawValue) differs from the checkpoint's \(configuration.dataset.rawValue) (\(path))")
             }

@@ -14,8 +14,6 @@ import NFMLog
 extension ModelKind: ExpressibleByArgument {}
 extension DatasetName: ExpressibleByArgument {}
 extension Preset: ExpressibleByArgument {}
-extension SeedList: ExpressibleByArgument {}
-
 @main
 struct NFMGenerate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,6 +32,7 @@ struct NFMGenerate: ParsableCommand {
     /// generator step took 1.3–2.8 s with spinning against 0.23–0.35 s without).
     static func main() {
         Kernels.requirePassiveOpenMPWaiting()
+        SeedSweep.followParentProcess()
         Kernels.announceBackend()
         main(nil)
     }
@@ -71,13 +70,7 @@ struct Train: ParsableCommand {
     @Option(help: "Resume the run (or the --seeds sweep) in this directory from its latest checkpoint (its config.json is used; --steps may extend it).")
     var resume: String?
 
-    @Option(help: ArgumentHelp(
-        "Compare NFM with the capacity-matched baseline over seeds: a count (3 = seeds 1…3) or a list (1,2,3). Each seed and model is a run under --run-dir (pictures inside it); then a summary: mean ± 95% CI per model, the paired difference NFM − baseline, band plots.",
-        valueName: "seeds"))
-    var seeds: SeedList?
-
-    @Option(help: "With --seeds: runs at a time, each on 1 thread when more than 1 (default \(SweepCommand.defaultConcurrentRuns)).")
-    var seedJobs: Int?
+    @OptionGroup var sweep: SweepOptions
 
     @Option(help: "Write sample grids and a fixed-noise strip every this many steps (and checkpoint). Default: the preset's.")
     var sampleEvery: Int?
@@ -123,7 +116,7 @@ struct Train: ParsableCommand {
 
     /// `--seeds`, or `--resume` of a sweep: NFM and the baseline on every seed (NFMExperiments).
     func runSweep() throws {
-        if seeds != nil && seed != nil { throw ValidationError("--seeds and --seed both choose seeds; give only one") }
+        if sweep.seeds != nil && seed != nil { throw ValidationError("--seeds and --seed both choose seeds; give only one") }
         if resume == nil {
             // The runs share the feature classifier: train it once here rather than in two runs at once.
             var configuration = ExperimentConfiguration.defaults(model: model, dataset: dataset, preset: preset, useNFM: true)
@@ -135,8 +128,8 @@ struct Train: ParsableCommand {
         }
         let pictures = ["--samples-root", SweepArm.runDirectoryToken + "/samples"]
         let code = try SweepCommand.run(
-            program: "nfm-generate", arguments: Array(CommandLine.arguments.dropFirst()), seeds: seeds, resume: resume,
-            directory: runDir, concurrentRuns: seedJobs,
+            program: "nfm-generate", arguments: Array(CommandLine.arguments.dropFirst()), seeds: sweep.seeds, resume: resume,
+            directory: runDir, concurrentRuns: sweep.seedJobs,
             arms: [SweepArm(name: "baseline", arguments: ["--no-nfm"] + pictures), SweepArm(name: "nfm", arguments: ["--nfm"] + pictures)],
             modelOptions: ["--samples-root"], modelFlags: ["--nfm", "--no-nfm"],
             headlineMetrics: model == .vae ? ["eval/elbo", "eval/iwae", "eval/fd"] : ["eval/fd"], log: consoleLog)
@@ -144,12 +137,12 @@ struct Train: ParsableCommand {
     }
 
     mutating func run() throws {
-        if seeds != nil || resume.map(SeedSweep.isSweep) == true { return try runSweep() }
+        if sweep.isSweep(resume: resume) { return try runSweep() }
         var configuration: ExperimentConfiguration
         let run: RunDirectory
         if let resume {
             configuration = try ExperimentConfiguration.load(runDirectory: resume)
-            run = try RunDirectory(name: Train.lastComponent(resume), root: Train.parent(resume), resume: true)
+            run = try RunDirectory(path: resume, resume: true)
         } else {
             configuration = ExperimentConfiguration.defaults(model: model, dataset: dataset, preset: preset, useNFM: nfm)
             if let seed { configuration.seed = seed }
@@ -163,7 +156,7 @@ struct Train: ParsableCommand {
             if let classifierSteps { configuration.classifierSteps = classifierSteps }
             let path = runDir ?? "runs/" + RunDirectory.timestampedName(
                 program: "\(configuration.model.rawValue)-\(configuration.dataset.rawValue)", model: configuration.variantName)
-            run = try RunDirectory(name: Train.lastComponent(path), root: Train.parent(path))
+            run = try RunDirectory(path: path)
         }
         // What may change on resume too.
         if let steps { configuration.steps = steps }
@@ -186,16 +179,6 @@ struct Train: ParsableCommand {
         }
         print(Train.summary(result))
         run.printSummary()
-    }
-
-    static func lastComponent(_ path: String) -> String {
-        let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
-        return (trimmed as NSString).lastPathComponent
-    }
-
-    static func parent(_ path: String) -> String {
-        let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
-        return (trimmed as NSString).deletingLastPathComponent
     }
 
     static func summary(_ result: ExperimentResult) -> String {

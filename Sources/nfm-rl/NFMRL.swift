@@ -31,6 +31,7 @@ struct NFMRL: ParsableCommand {
     /// wait (see `Kernels.requirePassiveOpenMPWaiting`), which matters with `--threads 2`.
     static func main() {
         Kernels.requirePassiveOpenMPWaiting()
+        SeedSweep.followParentProcess()
         Kernels.announceBackend()
         main(nil)
     }
@@ -71,13 +72,7 @@ struct Train: ParsableCommand {
     @Option(help: "Resume the run (or the --seeds sweep) in this directory from its latest checkpoint (its config.json is reused).")
     var resume: String?
 
-    @Option(help: ArgumentHelp(
-        "Compare the NFM encoder with the baseline over seeds: a count (3 = seeds 1…3) or a list (1,2,3). Each seed and encoder is a run under --run-dir; then a summary: mean ± 95% CI per encoder, the paired difference NFM − baseline, band plots.",
-        valueName: "seeds"))
-    var seeds: SeedList?
-
-    @Option(help: "With --seeds: runs at a time, each on 1 thread when more than 1 (default \(SweepCommand.defaultConcurrentRuns)).")
-    var seedJobs: Int?
+    @OptionGroup var sweep: SweepOptions
 
     @Option(help: "With --seeds: the encoders compared, comma-separated (default baseline,nfm; baseline alone runs only the seeds of MinAtar's network).")
     var encoders = "baseline,nfm"
@@ -116,14 +111,18 @@ struct Train: ParsableCommand {
             return SweepArm(name: encoder.rawValue, arguments: ["--encoder", encoder.rawValue])
         }
         let code = try SweepCommand.run(
-            program: "nfm-rl", arguments: Array(CommandLine.arguments.dropFirst()), seeds: seeds, resume: resume, directory: runDir,
-            concurrentRuns: seedJobs, arms: arms, modelOptions: ["--encoder", "--encoders"],
-            headlineMetrics: ["eval/mean_return", "train/average_return"], log: consoleLog)
+            program: "nfm-rl", arguments: Array(CommandLine.arguments.dropFirst()), seeds: sweep.seeds, resume: resume, directory: runDir,
+            concurrentRuns: sweep.seedJobs, arms: arms, modelOptions: ["--encoder", "--encoders"],
+            headlineMetrics: ["eval/mean_return", "rollout/average_return_100"],
+            references: DQNConfiguration.minatarPublishedReturn[game].map {
+                [SweepReference(metric: "rollout/average_return_100", value: $0, label: "MinAtar DQN at 5M frames (published)")]
+            } ?? [],
+            log: consoleLog)
         if code != 0 { throw ExitCode(code) }
     }
 
     func run() throws {
-        if seeds != nil || resume.map(SeedSweep.isSweep) == true { return try runSweep() }
+        if sweep.isSweep(resume: resume) { return try runSweep() }
         var configuration: DQNConfiguration
         let run: RunDirectory
         if let resume {
@@ -261,8 +260,6 @@ struct Play: ParsableCommand {
         try TerminalPlay(game: game, seed: seed, framesPerSecond: fps, stickyActionProbability: sticky).run()
     }
 }
-
-extension SeedList: ExpressibleByArgument {}
 
 /// The `--encoder` values.
 enum EncoderOption: String, ExpressibleByArgument, CaseIterable {

@@ -66,6 +66,8 @@ func invocations(_ sweep: SeedSweep, seed: UInt64, arm: String) -> [String] {
         #expect(abs(paired.test.difference.halfWidth - 4.302653 * 0.001 / 3.0.squareRoot()) < 1e-8)
         #expect(report.verdict(of: "eval/accuracy") == "nfm higher")
         // Every file of the summary, and a band plot per logged metric.
+        let timings = try String(contentsOfFile: root + "/sweep/" + SeedSweep.timingsFile, encoding: .utf8).split(separator: "\n")
+        #expect(timings.count == 1 + 6 && timings.dropFirst().allSatisfy { $0.split(separator: ",")[2] == "0" })
         for name in ["summary.md", "summary.csv", "seeds.csv", "curves.csv", "plots/eval_accuracy.png", "sweep.json"] {
             #expect(FileManager.default.fileExists(atPath: root + "/sweep/" + name), "\(name)")
         }
@@ -115,6 +117,22 @@ func invocations(_ sweep: SeedSweep, seed: UInt64, arm: String) -> [String] {
         #expect(outcome.report.values(of: "eval/accuracy", arm: "baseline").count == 2)
         let markdown = outcome.report.markdown()
         #expect(markdown.contains("Not finished: seed 1 broken, seed 2 broken."))
+    }
+
+    @Test func aSecondProcessCannotRunTheSameSweep() throws {
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let sweep = try SeedSweep(plan: fakePlan(seeds: [1]), directory: root + "/sweep", concurrentRuns: 1, executable: URL(fileURLWithPath: "/bin/sh"))
+        try sweep.prepare()
+        // Another process holds the directory's lock (played here by a second lock file description).
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        other.arguments = ["--exclusive", root + "/sweep/" + RunLock.fileName, "sleep", "5"]
+        try other.run()
+        defer { other.terminate() }
+        usleep(300_000)
+        #expect(throws: RunLockError.self) { try sweep.run { _ in } }
+        #expect(invocations(sweep, seed: 1, arm: "nfm").isEmpty)
     }
 
     @Test func refusesADirectoryOfAnotherSweepOrRun() throws {

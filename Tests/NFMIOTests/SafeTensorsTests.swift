@@ -112,6 +112,16 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(file.names, ["layer.steps", "layer.double", "layer.weight"])
         // No temporary files are left beside the output.
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["model.safetensors"])
+
+        // The data section's CRC-32 is recorded, so one flipped bit in a tensor is an error, not a
+        // silently different model; readers that ignore the key (PyTorch) see the same tensors.
+        var bytes = try AtomicFile.readBytes(contentsOf: path)
+        XCTAssertEqual(try SafeTensors.decode(bytes).metadata, file.metadata)
+        XCTAssertNotNil(String(decoding: bytes, as: UTF8.self).range(of: "\"\(SafeTensors.checksumKey)\":\""))
+        bytes[bytes.count - 5] ^= 0x10
+        XCTAssertThrowsError(try SafeTensors.decode(bytes)) { error in
+            XCTAssertTrue("\(error)".contains("the file is damaged"), "\(error)")
+        }
     }
 
     func testHeaderIsPaddedWithSpacesToEightBytes() throws {

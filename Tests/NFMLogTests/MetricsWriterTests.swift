@@ -168,3 +168,63 @@ final class MetricsWriterTests: XCTestCase {
         XCTAssertEqual(MetricsWriter.fileName(for: ".hidden"), "_.hidden")
     }
 }
+
+/// Resuming from damaged, truncated or missing metrics files (issue 14).
+extension MetricsWriterTests {
+    /// Logs steps 1...6 with values whose decimal forms need all 17 digits.
+    private func logSixSteps() throws -> [String: [MetricPoint]] {
+        let clock = FakeClock(100)
+        let writer = try MetricsWriter(directory: directory, clock: clock.read)
+        for step in 1...6 {
+            clock.now += 1
+            try writer.log(step: step, values: ["train/loss": 1 / Double(step * 7), "train/name, \"quoted\"": Double(step) * 0.1])
+            if step % 3 == 0 { try writer.log(step: step, values: ["eval/accuracy": 0.3 + 1e-17 * Double(step)]) }
+        }
+        return writer.series
+    }
+
+    private func expectedSeries(_ series: [String: [MetricPoint]], upTo step: Int) -> [String: [MetricPoint]] {
+        series.mapValues { $0.filter { $0.step <= step } }.filter { !$0.value.isEmpty }
+    }
+
+    func testReloadIsExactFromEitherFile() throws {
+        let series = try logSixSteps()
+        XCTAssertEqual(try MetricsWriter(directory: directory, resume: true).series, series)
+        try FileManager.default.removeItem(atPath: directory + "/metrics.jsonl")
+        XCTAssertEqual(try MetricsWriter.checkResume(directory: directory, discardingStepsAfter: 4), "metrics.jsonl was missing; rebuilt from \(directory)/metrics.csv")
+        XCTAssertEqual(try MetricsWriter(directory: directory, resume: true, discardingStepsAfter: 4).series, expectedSeries(series, upTo: 4))
+        XCTAssertEqual(try MetricsWriter.load(directory: directory), expectedSeries(series, upTo: 4), "the JSONL file is written back")
+    }
+
+    func testDamagedJSONLIsRebuiltFromCSVAndTruncatedFileFromTheOther() throws {
+        let series = try logSixSteps()
+        let jsonl = directory + "/metrics.jsonl", csv = directory + "/metrics.csv"
+        var damaged = try lines(jsonl)
+        damaged[2] = "{\"step\": 3, garbage"
+        try AtomicFile.write(damaged.joined(separator: "\n") + "\n", to: jsonl)
+        let note = try XCTUnwrap(try MetricsWriter.checkResume(directory: directory, discardingStepsAfter: 5))
+        XCTAssertTrue(note.contains("line 3") && note.contains("rebuilt from \(csv)"), note)
+        XCTAssertEqual(try MetricsWriter(directory: directory, resume: true, discardingStepsAfter: 5).series, expectedSeries(series, upTo: 5))
+
+        // A CSV cut in the middle of a row: the JSONL file holds more and wins.
+        let bytes = try AtomicFile.readBytes(contentsOf: csv)
+        try AtomicFile.write(Array(bytes.prefix(bytes.count / 3)), to: csv)
+        XCTAssertNil(try MetricsWriter.checkResume(directory: directory, discardingStepsAfter: 5))
+        XCTAssertEqual(try MetricsWriter(directory: directory, resume: true, discardingStepsAfter: 5).series, expectedSeries(series, upTo: 5))
+        // A JSONL file cut at a line boundary: the CSV holds more and wins.
+        try AtomicFile.write(try lines(jsonl).prefix(2).joined(separator: "\n") + "\n", to: jsonl)
+        XCTAssertNotNil(try MetricsWriter.checkResume(directory: directory, discardingStepsAfter: 5))
+        XCTAssertEqual(try MetricsWriter(directory: directory, resume: true, discardingStepsAfter: 5).series, expectedSeries(series, upTo: 5))
+    }
+
+    func testBothFilesDamagedIsAnErrorAndNothingIsWritten() throws {
+        _ = try logSixSteps()
+        try AtomicFile.write("{\"step\": 1}\nnot json\n{\"step\": 2}\n", to: directory + "/metrics.jsonl")
+        try AtomicFile.write("step,name,value\n", to: directory + "/metrics.csv")
+        XCTAssertThrowsError(try MetricsWriter(directory: directory, resume: true)) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("metrics.jsonl, line 2") && message.contains("metrics.csv, line 1"), message)
+        }
+        XCTAssertEqual(try lines(directory + "/metrics.csv"), ["step,name,value"], "a failed resume leaves the files as they were")
+    }
+}

@@ -5,7 +5,7 @@ import XCTest
 @testable import NFMLog
 
 final class RunDirectoryTests: XCTestCase {
-    private var root = ""
+    var root = ""
 
     override func setUpWithError() throws {
         root = try makeTemporaryDirectory()

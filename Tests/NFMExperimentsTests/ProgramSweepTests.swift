@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+
+@testable import NFMExperiments
+
+/// Whether `swift build` put the program `name` beside this test binary.
+func programBuilt(_ name: String) -> Bool { FileManager.default.isExecutableFile(atPath: productsDirectory + "/" + name) }
+
+/// `--seeds` on each program, end to end on tiny settings: both models on both seeds, each run's
+/// final metrics, the summary with the paired difference, and band plots.
+@Suite(.serialized) struct ProgramSweepTests {
+    func checkSweep(_ directory: String, metric: String, output: String) throws {
+        let report = try SweepReport.load(plan: SeedSweep.savedPlan(in: directory), sweep: SeedSweep(plan: SeedSweep.savedPlan(in: directory), directory: directory, concurrentRuns: 1))
+        #expect(report.runs.count == 4 && report.runs.allSatisfy { $0.finalMetrics != nil }, "\(output)")
+        #expect(report.values(of: metric, arm: "baseline").count == 2 && report.values(of: metric, arm: "nfm").count == 2)
+        #expect(report.pairedDifference(of: metric)?.seeds == [1, 2])
+        // The NFM model has idle parameters (its first pass only writes); the baseline has none.
+        let nfmTotal = try #require(report.values(of: "parameters/total", arm: "nfm").first?.value)
+        let nfmTrained = try #require(report.values(of: "parameters/trained", arm: "nfm").first?.value)
+        #expect(nfmTrained < nfmTotal)
+        for file in ["summary.md", "summary.csv", "seeds.csv", "curves.csv", "timings.csv"] {
+            #expect(FileManager.default.fileExists(atPath: directory + "/" + file), "\(file)")
+        }
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: directory + "/plots")).isEmpty)
+    }
+
+    @Test(.enabled(if: programBuilt("nfm-rl"))) func reinforcementLearning() throws {
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let result = try runProgram(
+            productsDirectory + "/nfm-rl",
+            ["--seeds", "2", "--frames", "300", "--replay-start", "100", "--evaluation-episodes", "1", "--run-dir", root + "/sweep"])
+        #expect(result.status == 0, "\(result.output)")
+        try checkSweep(root + "/sweep", metric: "eval/mean_return", output: result.output)
+        // MinAtar's published return is drawn beside the curve of the training return.
+        #expect(try SeedSweep.savedPlan(in: root + "/sweep").references?.first?.value == 10)
+    }
+
+    @Test(.enabled(if: programBuilt("nfm-generate"))) func generativeModels() throws {
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let result = try runProgram(
+            productsDirectory + "/nfm-generate",
+            ["--model", "gan", "--seeds", "2", "--steps", "2", "--batch-size", "8", "--discriminator-steps", "1", "--fd-samples", "32",
+             "--classifier-steps", "5", "--classifier-directory", root + "/classifier", "--run-dir", root + "/sweep"])
+        #expect(result.status == 0, "\(result.output)")
+        try checkSweep(root + "/sweep", metric: "eval/fd", output: result.output)
+        // Each run's pictures stay inside its own run directory.
+        #expect(FileManager.default.fileExists(atPath: root + "/sweep/seed-2/nfm/samples"))
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Every experiment of results/README.md, one sweep after another, each continued where it stopped:
+# rerunning this script (after a lost session, say) keeps finished runs and resumes the others from
+# their checkpoints. A finished sweep is collected into results/<name>/. Runs under nice, so that
+# builds and tests on the same machine stay responsive; give a name to run only some sweeps.
+#
+#   nohup bash scripts/results/run-all.sh > runs/experiments.log 2>&1 &
+#   bash scripts/results/run-all.sh sort-of-clevr-quick vae
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+swift build -c release >/dev/null || { echo "run-all: release build failed" >&2; exit 1; }
+bin=$(swift build -c release --show-bin-path)
+root=runs/experiments
+mkdir -p "$root"
+
+# name | program and flags (seeds included)
+experiments=(
+    "sort-of-clevr-quick|nfm-classify --seeds 5"
+    "fashion-mnist-quick|nfm-classify --dataset fashion-mnist --seeds 3"
+    "vae|nfm-generate --model vae --seeds 3"
+    "gan-5k|nfm-generate --model gan --steps 5000 --seeds 3"
+    "rl-breakout-1m|nfm-rl --game breakout --frames 1000000 --encoders baseline --seeds 3"
+    "rl-freeway-1m|nfm-rl --game freeway --frames 1000000 --encoders baseline --seeds 3"
+    "rl-space_invaders-1m|nfm-rl --game space_invaders --frames 1000000 --encoders baseline --seeds 3"
+    "rl-asterix-1m|nfm-rl --game asterix --frames 1000000 --encoders baseline --seeds 3"
+    "rl-seaquest-1m|nfm-rl --game seaquest --frames 1000000 --encoders baseline --seeds 3"
+)
+
+for entry in "${experiments[@]}"; do
+    name=${entry%%|*} command=${entry#*|}
+    if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
+    echo "$(date -u +%FT%TZ) $name: $command (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    start=$(date +%s)
+    # shellcheck disable=SC2086
+    nice -n 10 "$bin"/$command --run-dir "$root/$name" > "$root/$name.out" 2>&1
+    status=$?
+    minutes=$(( ($(date +%s) - start) / 60 ))
+    echo "$(date -u +%FT%TZ) $name: exit $status after $minutes min in this invocation"
+    if [ $status -eq 0 ]; then
+        scripts/results/collect.sh "$root/$name" "$name" --command "$command" \
+            --wall "$minutes min in the invocation that finished it (earlier invocations: see $root/$name/logs)"
+    fi
+done
