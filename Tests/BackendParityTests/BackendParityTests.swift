@@ -100,14 +100,16 @@ final class BackendParityTests: XCTestCase {
         assertClose(runs.oneDNN.state, runs.reference.state, absolute: Self.stateTolerance, "Sort-of-CLEVR NFM parameters and buffers")
     }
 
-    /// nfm-rl's DQN agent with MinAtar's network: three updates on one replay batch stream. The update
-    /// does not hand out its gradients, so they are compared through centered RMSprop's state, whose
-    /// gradient average after the first step is (1 − α)·g. (The NFM encoder would take 25 s here: the
-    /// reference convolutions are plain loops, and tests build without optimisation; the Sort-of-CLEVR
-    /// test above covers the NFM layers.)
+    /// nfm-rl's DQN agent, MinAtar's network and the NFM encoder: three updates each on one replay batch
+    /// stream. The update does not hand out its gradients, so they are compared through centered
+    /// RMSprop's state, whose gradient average after the first step is (1 − α)·g.
     func testDQNUpdatesAlikeOnBothBackends() throws {
+        for encoder in EncoderKind.allCases { try checkDQNUpdates(encoder: encoder) }
+    }
+
+    func checkDQNUpdates(encoder: EncoderKind) throws {
         let runs = try onBothBackends { () -> (losses: [String: Tensor], state: [String: Tensor]) in
-            var configuration = DQNConfiguration(game: "breakout", frames: 100, seed: 3, encoder: .baseline)
+            var configuration = DQNConfiguration(game: "breakout", frames: 100, seed: 3, encoder: encoder)
             configuration.replayCapacity = 64
             configuration.batchSize = 8
             configuration.exploration = EpsilonSchedule(randomFrames: 40, annealFrames: 40)
@@ -121,8 +123,9 @@ final class BackendParityTests: XCTestCase {
             let optimizerState = agent.optimizer.stateDict(parameterOrder: order)
             return (losses, floatState(agent.online).merging(optimizerState.mapKeys { "optimizer." + $0 }) { a, _ in a })
         }
-        assertClose(runs.oneDNN.losses, runs.reference.losses, "DQN losses")
-        assertClose(runs.oneDNN.state, runs.reference.state, absolute: Self.stateTolerance, "DQN parameters, buffers and RMSprop state")
+        assertClose(runs.oneDNN.losses, runs.reference.losses, "DQN (\(encoder)) losses")
+        assertClose(
+            runs.oneDNN.state, runs.reference.state, absolute: Self.stateTolerance, "DQN (\(encoder)) parameters, buffers and RMSprop state")
     }
 
     /// nfm-generate's GAN step (NFM generator, spectrally normalised discriminator, hinge losses,
