@@ -27,7 +27,7 @@ let package = Package(
         // Progress, metrics (CSV/JSONL) and learning-curve PNGs.
         .target(name: "NFMLog", dependencies: ["NFMIO"]),
         // SGD, Adam, AdamW, RMSprop, clipping and schedules with torch.optim semantics.
-        .target(name: "NFMOptimizers", dependencies: ["NFMTensor", "NFMNN"]),
+        .target(name: "NFMOptimizers", dependencies: ["NFMKernels", "NFMTensor", "NFMNN"]),
         // The paper: NFM layers (attention over every slot written so far, gated residual) and their memory.
         .target(name: "NFMLayers", dependencies: ["NFMTensor", "NFMNN"]),
         // Reference models shared by the programs and the benchmark (Sort-of-CLEVR CNN-MLP, with and without NFM).
@@ -117,6 +117,10 @@ let package = Package(
             name: "GenerateKitTests",
             dependencies: ["GenerateKit", "NFMTensor", "NFMNN", "NFMLayers", "NFMModels", "NFMData", "NFMIO", "NFMLog"],
             resources: [.copy("Fixtures")]),
+        // Whole models (Sort-of-CLEVR NFM, a DQN update, a GAN step) on oneDNN and on the reference backend.
+        .testTarget(
+            name: "BackendParityTests",
+            dependencies: ["GenerateKit", "NFMKernels", "NFMLayers", "NFMModels", "NFMNN", "NFMOptimizers", "NFMTensor", "RLKit"]),
         .testTarget(
             name: "NFMClassifyTests",
             dependencies: [

@@ -94,7 +94,7 @@ public enum Evaluator {
     public static func predictions(_ scores: Tensor) -> [Int] {
         precondition(scores.rank == 2, "predictions: scores must be [N, C], got \(scores.shape)")
         let (rows, classes) = (scores.shape[0], scores.shape[1])
-        return scores.withUnsafeBufferPointer { values in
+        return scores.withHostCopy { values in
             (0..<rows).map { row in
                 var best = 0
                 for column in 1..<classes where values[row * classes + column] > values[row * classes + best] { best = column }

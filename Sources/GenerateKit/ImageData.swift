@@ -151,7 +151,7 @@ public struct ImageData: Sendable {
         while start < count {
             let end = Swift.min(count, start + chunk)
             let images = data.images(imageIndices: Array(start..<end), size: size)
-            images.withUnsafeBufferPointer { values in
+            images.withHostCopy { values in
                 for offset in 0..<values.count {
                     pixels[start * plane + offset] = UInt8((Swift.min(Swift.max(values[offset], 0), 1) * 255).rounded())
                 }

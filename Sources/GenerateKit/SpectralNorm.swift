@@ -28,7 +28,7 @@ public enum SpectralNormalization {
             "SpectralNormalization: u \(u.shape) and v \(v.shape) do not fit weight \(weight.shape) as a [\(rows), \(columns)] matrix")
         var left = u.scalars.map(Double.init)
         var right = v.scalars.map(Double.init)
-        weight.withUnsafeBufferPointer { matrix in
+        weight.withHostCopy { matrix in
             for _ in 0..<iterations {
                 var next = [Double](repeating: 0, count: columns)
                 for row in 0..<rows {

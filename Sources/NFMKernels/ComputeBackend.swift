@@ -1,7 +1,23 @@
 // The backend boundary (DESIGN.md §1): every op in NFMTensor reaches the hardware through this one
 // narrow protocol. The oneDNN backend is the production path; the reference backend is plain Swift
-// loops, used by tests to check the fast path on odd shapes. A later CUDA backend would be a third
-// conformance, loaded with dlopen, without touching the ops.
+// loops, used by tests to check the fast path and to run whole models (Tests/NFMLayersTests/
+// BackendParityTests.swift). A later CUDA backend would be a third conformance, loaded with dlopen,
+// without touching the ops.
+//
+// Tensor memory is a `TensorBuffer`, a handle that the backend owns; nothing above this module
+// reaches its elements except through the buffer's named host-copy helpers. The ops of NFMTensor
+// are written in the primitives below, about twenty, in the spirit of tinygrad's small op set:
+//   elementwise   fill, unary, binary, ternary (broadcasting; the fused pullbacks are operations too)
+//   movement      copy (strided: permute, expand, concatenate, slice, pad), gather, scatterAdd
+//                 (indexing, torch.gather, nearest resize, max and top-k pullbacks)
+//   reductions    sum, maximum (with argmax), softmax and log-softmax with their backward,
+//                 sumOfSquares, allFinite
+//   network       gemm, batchedGemm, conv2d and convTranspose2d (forward, data, weights), pool2d,
+//                 batch norm (training, inference, backward), the fused NFM attention and its backward
+//   optimizers    sgdStep, adamStep, rmspropStep (one fused pass each, torch.optim semantics)
+// The elementwise primitives, the movement, reductions, the NFM attention and the optimizer steps
+// have one portable implementation in Swift loops (PortablePrimitives.swift), which both CPU
+// backends share; gemm, convolution, pooling and batch norm differ (oneDNN, or textbook loops).
 //
 // Conventions for every function below:
 // - All buffers are Float32, dense, row-major (C order). Activations are NCHW, conv weights
@@ -198,7 +214,92 @@ public struct BatchNormGeometry: Hashable, Sendable {
 }
 
 /// The kernels that ops call. Implementations must be safe to call from any thread.
+///
+/// The convolution, GEMM, pooling and batch-norm requirements take the buffers' raw memory (tests
+/// call them on plain arrays); ops call them through the `TensorBuffer` overloads in
+/// TensorBufferKernels.swift. The other primitives take `TensorBuffer` handles directly.
 public protocol ComputeBackend: Sendable {
+    /// A short name for logs and run headers ("onednn", "reference").
+    var name: String { get }
+
+    // MARK: Elementwise (shapes row-major; broadcasting by NumPy rules, trailing axes aligned)
+
+    /// output[i] = value for every element.
+    func fill(_ output: TensorBuffer, with value: Float)
+    /// output[i] = operation(input[i]); `output` has input's count.
+    func unary(_ operation: UnaryOperation, _ input: TensorBuffer, output: TensorBuffer)
+    /// output = operation(a, b), a [shapeA] and b [shapeB] broadcast to output [shape]. `output`
+    /// may be `a` itself when shapeA equals shape (in-place accumulation).
+    func binary(
+        _ operation: BinaryOperation, _ a: TensorBuffer, shape shapeA: [Int], _ b: TensorBuffer, shape shapeB: [Int],
+        output: TensorBuffer, shape: [Int])
+    /// output = operation(a, b, c), all three broadcast to output [shape].
+    func ternary(
+        _ operation: TernaryOperation, _ a: TensorBuffer, shape shapeA: [Int], _ b: TensorBuffer, shape shapeB: [Int],
+        _ c: TensorBuffer, shape shapeC: [Int], output: TensorBuffer, shape: [Int])
+
+    // MARK: Data movement
+
+    /// Copies a strided region [extents]: destination[destinationOffset + Σ iₐ·destinationStrides[a]]
+    /// = source[sourceOffset + Σ iₐ·sourceStrides[a]] for every index i of `extents`. Elements of
+    /// `destination` outside the region are left as they are.
+    func copy(
+        extents: [Int], from source: TensorBuffer, offset sourceOffset: Int, strides sourceStrides: [Int],
+        to destination: TensorBuffer, offset destinationOffset: Int, strides destinationStrides: [Int])
+    /// Gathers blocks: output[i·block ..< (i+1)·block] = source[indices[i]·block ..< …]; output
+    /// [indices.count·block].
+    func gather(_ source: TensorBuffer, indices: [Int], blockLength: Int, output: TensorBuffer)
+    /// The adjoint of `gather`: output is zeroed, then output[indices[i]·block + j] += source[i·block + j]
+    /// (repeated indices accumulate).
+    func scatterAdd(_ source: TensorBuffer, indices: [Int], blockLength: Int, output: TensorBuffer)
+
+    // MARK: Reductions
+
+    /// Sums input [shape] down to output [reducedShape] (same rank, 1 on the summed axes),
+    /// accumulating in Double.
+    func sum(_ input: TensorBuffer, shape: [Int], output: TensorBuffer, reducedShape: [Int])
+    /// Maximum along the middle axis of input [outer, extent, inner] → values [outer, inner]; returns
+    /// the first index of each maximum (NaN wins, as in PyTorch).
+    func maximum(_ input: TensorBuffer, layout: AxisLayout, values: TensorBuffer) -> [Int]
+    /// Softmax (or, if `logarithmic`, log-softmax) along the middle axis of [outer, extent, inner],
+    /// numerically stable (the maximum is subtracted first).
+    func softmax(_ input: TensorBuffer, layout: AxisLayout, logarithmic: Bool, output: TensorBuffer)
+    /// Given the softmax (or log-softmax) output y and ∂L/∂y: ∂x = y ⊙ (g − Σ g⊙y), or for the
+    /// log-softmax ∂x = g − eʸ · Σ g.
+    func softmaxBackward(
+        gradOutput: TensorBuffer, output: TensorBuffer, layout: AxisLayout, logarithmic: Bool, gradInput: TensorBuffer)
+    /// Σ x² over every element, in Double (gradient clipping).
+    func sumOfSquares(_ input: TensorBuffer) -> Double
+    /// True if no element is NaN or ±Inf.
+    func allFinite(_ input: TensorBuffer) -> Bool
+
+    // MARK: The fused NFM attention (NFMAttentionKernel.swift has the layouts)
+
+    /// Forward: query, keys[j], values[j] → output and weights; returns the backward caches.
+    func nfmAttentionForward(
+        _ geometry: NFMAttentionGeometry, query: TensorBuffer, keys: [TensorBuffer], values: [TensorBuffer],
+        output: TensorBuffer, weights: TensorBuffer) -> NFMAttentionCaches
+    /// Backward: writes gradQuery, gradKeys[j], gradValues[j] (all overwritten).
+    func nfmAttentionBackward(
+        _ geometry: NFMAttentionGeometry, query: TensorBuffer, keys: [TensorBuffer], values: [TensorBuffer],
+        weights: TensorBuffer, caches: NFMAttentionCaches, gradOutput: TensorBuffer,
+        gradQuery: TensorBuffer, gradKeys: [TensorBuffer], gradValues: [TensorBuffer])
+
+    // MARK: Optimizer steps (in place on the parameter and its state; one fused pass each)
+
+    /// torch.optim.SGD's step on one parameter; `momentumBuffer` is nil without momentum.
+    func sgdStep(_ step: SGDStep, parameter: TensorBuffer, gradient: TensorBuffer, momentumBuffer: TensorBuffer?)
+    /// torch.optim.Adam / AdamW's step on one parameter; `maximumAverageOfSquares` only with AMSGrad.
+    func adamStep(
+        _ step: AdamStep, parameter: TensorBuffer, gradient: TensorBuffer, average: TensorBuffer,
+        averageOfSquares: TensorBuffer, maximumAverageOfSquares: TensorBuffer?)
+    /// torch.optim.RMSprop's step (plain or centered, with or without momentum) on one parameter.
+    func rmspropStep(
+        _ step: RMSpropStep, parameter: TensorBuffer, gradient: TensorBuffer, squareAverage: TensorBuffer,
+        gradientAverage: TensorBuffer?, momentumBuffer: TensorBuffer?)
+
+    // MARK: Matrix products, convolution, pooling, batch norm (raw memory; see above)
+
     /// Row-major SGEMM: C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C.
     /// `op(X)` is X or Xᵀ; lda/ldb/ldc are row strides of A, B, C as stored.
     func gemm(

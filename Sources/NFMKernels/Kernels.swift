@@ -2,8 +2,10 @@ import Foundation
 
 /// The backends, and the one that every op in NFMTensor calls.
 ///
-/// Ops write `Kernels.backend.conv2dForward(...)`; they never name a backend. Tests (or a debugging
-/// session) can set `Kernels.backend = Kernels.reference` to run a whole model on the plain loops.
+/// Ops write `Kernels.backend.conv2dForward(...)`; they never name a backend. One setting chooses
+/// it: the environment variable `NFM_BACKEND` (`onednn`, the default, or `reference`), read at the
+/// first op, or an assignment to `Kernels.backend` before any op runs (what the backend-parity
+/// tests do). The programs print `backend: <name>` in their run header.
 public enum Kernels {
     /// The production backend: oneDNN 2.6 on the CPU, with primitives cached per shape.
     /// (De)convolutions run in oneDNN's blocked layouts unless the environment sets
@@ -11,15 +13,34 @@ public enum Kernels {
     public static let oneDNN = OneDNNBackend(
         choosingLayouts: ProcessInfo.processInfo.environment["NFM_ONEDNN_PLAIN_LAYOUTS"] != "1")
 
-    /// Plain Swift loops straight from each op's definition; slow, for checking other backends.
+    /// Plain Swift loops straight from each op's definition; slow, for checking other backends. It
+    /// runs whole models (`NFM_BACKEND=reference`): what it does not define itself, the portable
+    /// primitives of PortablePrimitives.swift, it shares with oneDNN.
     public static let reference = ReferenceBackend()
 
-    /// The backend all ops use; oneDNN unless changed.
+    /// The backend all ops use: the one `NFM_BACKEND` names, oneDNN when it is unset.
     ///
     /// Set it once, at start-up or at the top of a test, before any op runs: it is a plain global
     /// (hence `nonisolated(unsafe)`), read on every op, and swapping it while ops run on other
-    /// threads is a data race.
-    nonisolated(unsafe) public static var backend: any ComputeBackend = oneDNN
+    /// threads is a data race. Tensors made on one backend may be used on the other: both CPU
+    /// backends own the same host-memory `TensorBuffer`.
+    nonisolated(unsafe) public static var backend: any ComputeBackend = named(ProcessInfo.processInfo.environment["NFM_BACKEND"])
+
+    /// The backend called `name` ("onednn" or "reference"; nil or empty means oneDNN). An unknown
+    /// name stops the program with the choices, rather than silently running the default.
+    public static func named(_ name: String?) -> any ComputeBackend {
+        switch name?.lowercased() {
+        case nil, "", "onednn": return oneDNN
+        case "reference": return reference
+        case let other?: fatalError("NFM_BACKEND=\(other) is not a backend: use onednn (the default) or reference")
+        }
+    }
+
+    /// Writes `backend: <name>` to standard error, so that every run's log says which backend ran
+    /// (the programs call it at start-up; standard output stays for results, such as nfm-bench's JSON).
+    public static func announceBackend() {
+        FileHandle.standardError.write(Data("backend: \(backend.name) (NFM_BACKEND=onednn|reference)\n".utf8))
+    }
 
     /// Makes oneDNN's OpenMP threads sleep, rather than spin, between parallel regions: if the
     /// environment does not set `OMP_WAIT_POLICY`, sets it to `passive` and re-executes the program

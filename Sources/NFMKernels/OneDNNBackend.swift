@@ -20,6 +20,8 @@ import Foundation
 /// primitive runs, so concurrent calls are serialised. That costs nothing in practice, because each
 /// call already spreads over every core through oneDNN's OpenMP threads.
 public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
+    /// "onednn".
+    public var name: String { "onednn" }
     private let engine: dnnl_engine_t
     private let stream: dnnl_stream_t
     private let lock = NSLock()

@@ -4,10 +4,15 @@
 // accumulate in Double so that the reference is more accurate than the path it checks.
 
 /// The obviously-correct backend: nested loops straight from each operation's definition
-/// (PyTorch semantics). Slow; meant for tests and for checking new backends.
+/// (PyTorch semantics) for GEMM, convolution, pooling and batch norm, and the portable primitives
+/// (PortablePrimitives.swift) for the rest. Slow; meant for tests, for checking new backends, and
+/// for running a whole model when a fast path is in doubt (`NFM_BACKEND=reference`).
 public struct ReferenceBackend: ComputeBackend {
     /// Creates the (stateless) reference backend.
     public init() {}
+
+    /// "reference".
+    public var name: String { "reference" }
 
     // MARK: Matrix products
 

@@ -1,4 +1,5 @@
 import Foundation
+import NFMKernels
 import NFMTensor
 
 /// Adam: Kingma & Ba, "Adam: A Method for Stochastic Optimization" (ICLR 2015), with optional
@@ -101,49 +102,26 @@ public class Adam: Optimizer {
         // Scalars, computed as torch does: in double precision, rounded once to Float where they
         // meet the tensors.
         let (beta1, beta2) = betas
-        let step = Double(state.step)
-        let biasCorrection1 = 1 - pow(beta1, step)
-        let biasCorrection2 = 1 - pow(beta2, step)
+        let stepCount = Double(state.step)
+        let biasCorrection1 = 1 - pow(beta1, stepCount)
+        let biasCorrection2 = 1 - pow(beta2, stepCount)
         let negativeStepSize = Float(-(learningRate / biasCorrection1))
         let biasCorrection2Root = Float(biasCorrection2.squareRoot())
         let decay = Float(1 - learningRate * weightDecay)
         let averageWeight = Float(1 - beta1), squareDecay = Float(beta2), squareWeight = Float(1 - beta2)
-        let epsilon = Float(epsilon), weightDecay = Float(weightDecay)
-        let decoupled = decoupledWeightDecay
+        let step = AdamStep(
+            negativeStepSize: negativeStepSize, biasCorrection2Root: biasCorrection2Root, decay: decay,
+            averageWeight: averageWeight, squareDecay: squareDecay, squareWeight: squareWeight, epsilon: Float(epsilon),
+            weightDecay: Float(weightDecay), decoupled: decoupledWeightDecay)
 
-        // One fused pass over θ, g, m, v (and v̂): no temporaries.
-        func run(
-            _ theta: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>,
-            _ m: UnsafeMutableBufferPointer<Float>, _ v: UnsafeMutableBufferPointer<Float>,
-            _ vMax: UnsafeMutableBufferPointer<Float>?
-        ) {
-            for i in theta.indices {
-                var gradient = g[i]
-                if weightDecay != 0 {
-                    // AdamW (Loshchilov & Hutter 2019) shrinks θ before the step and leaves the
-                    // moments free of the penalty; Adam folds the L2 term into the gradient.
-                    if decoupled { theta[i] = theta[i] * decay } else { gradient = gradient + weightDecay * theta[i] }
-                }
-                m[i] = interpolate(m[i], gradient, weight: averageWeight)
-                v[i] = v[i] * squareDecay + squareWeight * gradient * gradient
-                var second = v[i]
-                if let vMax {
-                    // NaN-propagating like torch.maximum.
-                    vMax[i] = second.isNaN || second > vMax[i] ? second : vMax[i]
-                    second = vMax[i]
-                }
-                let denominator = second.squareRoot() / biasCorrection2Root + epsilon
-                theta[i] = theta[i] + negativeStepSize * (m[i] / denominator)
-            }
-        }
-
-        parameter.withUnsafeMutableBufferPointer { theta in
-            gradient.withUnsafeBufferPointer { g in
-                state.exponentialAverage.withUnsafeMutableBufferPointer { m in
-                    state.exponentialAverageOfSquares.withUnsafeMutableBufferPointer { v in
-                        withOptionalMutableBuffer(&state.maximumExponentialAverageOfSquares) { vMax in
-                            run(theta, g, m, v, vMax)
-                        }
+        // One fused pass over θ, g, m, v (and v̂) in the backend: no temporaries.
+        parameter.withUniquelyOwnedBuffer { theta in
+            state.exponentialAverage.withUniquelyOwnedBuffer { m in
+                state.exponentialAverageOfSquares.withUniquelyOwnedBuffer { v in
+                    withOptionalUniqueBuffer(&state.maximumExponentialAverageOfSquares) { vMax in
+                        Kernels.backend.adamStep(
+                            step, parameter: theta, gradient: gradient.buffer, average: m, averageOfSquares: v,
+                            maximumAverageOfSquares: vMax)
                     }
                 }
             }

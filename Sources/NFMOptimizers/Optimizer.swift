@@ -160,14 +160,6 @@ func unflattenState(
     return result
 }
 
-/// torch's `Tensor.lerp_` for one element, with ATen's two formulas: `start + weight·(end − start)`
-/// for |weight| < 0.5 and `end − (end − start)·(1 − weight)` otherwise, each exact at its own end.
-@inline(__always)
-func interpolate(_ start: Float, _ end: Float, weight: Float) -> Float {
-    let difference = end - start
-    return abs(weight) < 0.5 ? start + weight * difference : end - difference * (1 - weight)
-}
-
 /// Stops with both shapes named when a gradient does not fit its parameter.
 @inline(__always)
 func checkGradientShape(_ parameter: Tensor, _ gradient: Tensor, name: String, optimizer: String) {

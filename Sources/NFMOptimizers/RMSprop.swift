@@ -1,3 +1,4 @@
+import NFMKernels
 import NFMTensor
 
 /// RMSprop: Tieleman & Hinton, "Lecture 6.5 — RMSprop: divide the gradient by a running average of
@@ -87,82 +88,18 @@ public final class RMSprop: Optimizer {
 
         // Double scalars rounded once to Float where they meet the tensors, as torch's Python floats.
         let learningRate = Float(learningRate), alpha = Float(alpha), epsilon = Float(epsilon)
-        let weightDecay = Float(weightDecay), momentum = Float(momentum)
-        let averageWeight = Float(1 - self.alpha)
+        let step = RMSpropStep(
+            learningRate: learningRate, alpha: alpha, averageWeight: Float(1 - self.alpha), epsilon: epsilon,
+            weightDecay: Float(weightDecay), momentum: Float(momentum))
 
-        // One fused pass over θ, g, s (and a, b): no temporaries.
-        func run(
-            _ theta: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>,
-            _ squareAverage: UnsafeMutableBufferPointer<Float>,
-            _ gradientAverage: UnsafeMutableBufferPointer<Float>?, _ buffer: UnsafeMutableBufferPointer<Float>?
-        ) {
-            var start = 0
-            if weightDecay == 0 && buffer == nil, let gradientAverage {
-                start = centeredStepInLanes(theta, g, squareAverage, gradientAverage)
-            }
-            for i in start..<theta.count {
-                let gradient = weightDecay != 0 ? g[i] + weightDecay * theta[i] : g[i]
-                squareAverage[i] = squareAverage[i] * alpha + averageWeight * gradient * gradient
-                var denominator: Float
-                if let gradientAverage {
-                    gradientAverage[i] = interpolate(gradientAverage[i], gradient, weight: averageWeight)
-                    // As torch, no clamp at zero: s − a² ≥ 0 holds exactly for these averages, and
-                    // only rounding can break it.
-                    denominator = (squareAverage[i] - gradientAverage[i] * gradientAverage[i]).squareRoot()
-                } else {
-                    denominator = squareAverage[i].squareRoot()
-                }
-                denominator = denominator + epsilon
-                if let buffer {
-                    buffer[i] = buffer[i] * momentum + gradient / denominator
-                    theta[i] = theta[i] - learningRate * buffer[i]
-                } else {
-                    theta[i] = theta[i] - learningRate * (gradient / denominator)
-                }
-            }
-        }
-
-        // The centered step without momentum or weight decay (the DQN baseline's RMSprop), eight
-        // elements at a time: the same IEEE operations in the same order as the scalar loop below
-        // (lerp with a weight under ½ is start + weight·(end − start)), so the results are
-        // identical. Measured: the scalar loop was 22% of a DQN training frame.
-        func centeredStepInLanes(
-            _ theta: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>,
-            _ squareAverage: UnsafeMutableBufferPointer<Float>, _ gradientAverage: UnsafeMutableBufferPointer<Float>
-        ) -> Int {
-            guard abs(averageWeight) < 0.5 else { return 0 }
-            let lanes = 8, whole = theta.count / lanes * lanes
-            let thetaRaw = UnsafeMutableRawPointer(theta.baseAddress!), gRaw = UnsafeRawPointer(g.baseAddress!)
-            let squareRaw = UnsafeMutableRawPointer(squareAverage.baseAddress!)
-            let averageRaw = UnsafeMutableRawPointer(gradientAverage.baseAddress!)
-            let alphas = SIMD8<Float>(repeating: alpha), weights = SIMD8<Float>(repeating: averageWeight)
-            let epsilons = SIMD8<Float>(repeating: epsilon), rates = SIMD8<Float>(repeating: learningRate)
-            var i = 0
-            while i < whole {
-                let offset = i * MemoryLayout<Float>.stride
-                let gradient = gRaw.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-                let square = squareRaw.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self) * alphas
-                    + weights * gradient * gradient
-                let previous = averageRaw.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-                let average = previous + weights * (gradient - previous)
-                let denominator = (square - average * average).squareRoot() + epsilons
-                let updated = thetaRaw.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-                    - rates * (gradient / denominator)
-                squareRaw.storeBytes(of: square, toByteOffset: offset, as: SIMD8<Float>.self)
-                averageRaw.storeBytes(of: average, toByteOffset: offset, as: SIMD8<Float>.self)
-                thetaRaw.storeBytes(of: updated, toByteOffset: offset, as: SIMD8<Float>.self)
-                i += lanes
-            }
-            return whole
-        }
-
-        parameter.withUnsafeMutableBufferPointer { theta in
-            gradient.withUnsafeBufferPointer { g in
-                state.squareAverage.withUnsafeMutableBufferPointer { squareAverage in
-                    withOptionalMutableBuffer(&state.gradientAverage) { gradientAverage in
-                        withOptionalMutableBuffer(&state.momentumBuffer) { buffer in
-                            run(theta, g, squareAverage, gradientAverage, buffer)
-                        }
+        // One fused pass over θ, g, s (and a, b) in the backend: no temporaries.
+        parameter.withUniquelyOwnedBuffer { theta in
+            state.squareAverage.withUniquelyOwnedBuffer { squareAverage in
+                withOptionalUniqueBuffer(&state.gradientAverage) { gradientAverage in
+                    withOptionalUniqueBuffer(&state.momentumBuffer) { buffer in
+                        Kernels.backend.rmspropStep(
+                            step, parameter: theta, gradient: gradient.buffer, squareAverage: squareAverage,
+                            gradientAverage: gradientAverage, momentumBuffer: buffer)
                     }
                 }
             }
@@ -197,10 +134,8 @@ public final class RMSprop: Optimizer {
     }
 }
 
-/// Mutable access to an optional tensor's elements: `nil` when there is no tensor.
-func withOptionalMutableBuffer<Result>(
-    _ tensor: inout Tensor?, _ body: (UnsafeMutableBufferPointer<Float>?) -> Result
-) -> Result {
+/// An optional tensor's uniquely owned buffer for an in-place step: `nil` when there is no tensor.
+func withOptionalUniqueBuffer<Result>(_ tensor: inout Tensor?, _ body: (TensorBuffer?) -> Result) -> Result {
     guard tensor != nil else { return body(nil) }
-    return tensor!.withUnsafeMutableBufferPointer { body($0) }
+    return tensor!.withUniquelyOwnedBuffer { body($0) }
 }

@@ -1,3 +1,4 @@
+import NFMKernels
 import NFMTensor
 
 /// Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and L2 weight
@@ -55,13 +56,11 @@ public final class SGD: Optimizer {
         let gradientScale = Float(1 - dampening), nesterov = nesterov
 
         guard self.momentum != 0 else {
-            parameter.withUnsafeMutableBufferPointer { theta in
-                gradient.withUnsafeBufferPointer { g in
-                    for i in theta.indices {
-                        let direction = weightDecay != 0 ? g[i] + weightDecay * theta[i] : g[i]
-                        theta[i] = theta[i] - learningRate * direction
-                    }
-                }
+            let step = SGDStep(
+                learningRate: learningRate, momentum: 0, gradientScale: gradientScale, weightDecay: weightDecay,
+                nesterov: nesterov, isFirstStep: false)
+            parameter.withUniquelyOwnedBuffer {
+                Kernels.backend.sgdStep(step, parameter: $0, gradient: gradient.buffer, momentumBuffer: nil)
             }
             return
         }
@@ -72,16 +71,12 @@ public final class SGD: Optimizer {
         if isFirstStep { momentumBuffers[name] = Tensor(zeros: parameter.shape) }
         let index = momentumBuffers.index(forKey: name)!
         checkStateShape(momentumBuffers.values[index], parameter, name: name, optimizer: "SGD")
-        parameter.withUnsafeMutableBufferPointer { theta in
-            gradient.withUnsafeBufferPointer { g in
-                momentumBuffers.values[index].withUnsafeMutableBufferPointer { buffer in
-                    for i in theta.indices {
-                        var direction = weightDecay != 0 ? g[i] + weightDecay * theta[i] : g[i]
-                        buffer[i] = isFirstStep ? direction : buffer[i] * momentum + gradientScale * direction
-                        direction = nesterov ? direction + momentum * buffer[i] : buffer[i]
-                        theta[i] = theta[i] - learningRate * direction
-                    }
-                }
+        let step = SGDStep(
+            learningRate: learningRate, momentum: momentum, gradientScale: gradientScale, weightDecay: weightDecay,
+            nesterov: nesterov, isFirstStep: isFirstStep)
+        parameter.withUniquelyOwnedBuffer { theta in
+            momentumBuffers.values[index].withUniquelyOwnedBuffer { buffer in
+                Kernels.backend.sgdStep(step, parameter: theta, gradient: gradient.buffer, momentumBuffer: buffer)
             }
         }
     }

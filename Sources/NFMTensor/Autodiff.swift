@@ -1,3 +1,5 @@
+import NFMKernels
+
 /// Define-by-run reverse-mode automatic differentiation (DESIGN.md §1: a tape of pullbacks owned
 /// by the result tensors, not the language's `_Differentiation`, because NFM graphs are dynamic).
 ///
@@ -178,9 +180,6 @@ extension Tensor {
             self = self + other
             return
         }
-        let sum = storage.pointer, addend = other.storage.pointer
-        parallelRanges(scalarCount) { range in
-            for index in range { sum[index] += addend[index] }
-        }
+        Kernels.backend.binary(.add, storage, shape: shape, other.storage, shape: shape, output: storage, shape: shape)
     }
 }

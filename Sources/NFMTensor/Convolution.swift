@@ -21,24 +21,21 @@ public func conv2d(
         geometry.outputHeight > 0 && geometry.outputWidth > 0,
         "conv2d: input \(x.shape) is smaller than kernel \(weight.shape) with padding \(padding)")
     let (input, w) = (x.detached(), weight.detached())
-    let result = Tensor.build([geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth]) { out in
-        Kernels.backend.conv2dForward(
-            geometry, input: input.storage.pointer, weight: w.storage.pointer,
-            bias: bias?.storage.pointer, output: out.baseAddress!)
-        withExtendedLifetime(bias) {}
+    let result = Tensor.computed([geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth]) {
+        Kernels.backend.conv2dForward(geometry, input: input.storage, weight: w.storage, bias: bias?.storage, output: $0)
     }
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     let (needInput, needWeight, biasShape) = (x.requiresGradient, weight.requiresGradient, bias?.shape)
     return result.recorded("conv2d", inputs: inputs) { g in
         var gradInput: Tensor? = nil
         if needInput {
-            gradInput = Tensor.build(input.shape) { out in
-                Kernels.backend.conv2dBackwardData(geometry, gradOutput: g.storage.pointer, weight: w.storage.pointer, gradInput: out.baseAddress!)
+            gradInput = Tensor.computed(input.shape) {
+                Kernels.backend.conv2dBackwardData(geometry, gradOutput: g.storage, weight: w.storage, gradInput: $0)
             }
         }
         let (gradWeight, gradBias) = weightGradients(weightShape: w.shape, biasShape: biasShape) { gradWeight, gradBias in
             Kernels.backend.conv2dBackwardWeights(
-                geometry, input: input.storage.pointer, gradOutput: g.storage.pointer, gradWeight: gradWeight, gradBias: gradBias)
+                geometry, input: input.storage, gradOutput: g.storage, gradWeight: gradWeight, gradBias: gradBias)
         }
         var grads: [Tensor?] = [gradInput, needWeight ? gradWeight : nil]
         if biasShape != nil { grads.append(gradBias) }
@@ -64,25 +61,21 @@ public func convTranspose2d(
         outputPaddingHeight: outputPadding, outputPaddingWidth: outputPadding)
     precondition(geometry.outputHeight > 0 && geometry.outputWidth > 0, "convTranspose2d: empty output for input \(x.shape) and weight \(weight.shape)")
     let (input, w) = (x.detached(), weight.detached())
-    let result = Tensor.build([geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth]) { out in
-        Kernels.backend.convTranspose2dForward(
-            geometry, input: input.storage.pointer, weight: w.storage.pointer,
-            bias: bias?.storage.pointer, output: out.baseAddress!)
-        withExtendedLifetime(bias) {}
+    let result = Tensor.computed([geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth]) {
+        Kernels.backend.convTranspose2dForward(geometry, input: input.storage, weight: w.storage, bias: bias?.storage, output: $0)
     }
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     let (needInput, needWeight, biasShape) = (x.requiresGradient, weight.requiresGradient, bias?.shape)
     return result.recorded("convTranspose2d", inputs: inputs) { g in
         var gradInput: Tensor? = nil
         if needInput {
-            gradInput = Tensor.build(input.shape) { out in
-                Kernels.backend.convTranspose2dBackwardData(
-                    geometry, gradOutput: g.storage.pointer, weight: w.storage.pointer, gradInput: out.baseAddress!)
+            gradInput = Tensor.computed(input.shape) {
+                Kernels.backend.convTranspose2dBackwardData(geometry, gradOutput: g.storage, weight: w.storage, gradInput: $0)
             }
         }
         let (gradWeight, gradBias) = weightGradients(weightShape: w.shape, biasShape: biasShape) { gradWeight, gradBias in
             Kernels.backend.convTranspose2dBackwardWeights(
-                geometry, input: input.storage.pointer, gradOutput: g.storage.pointer, gradWeight: gradWeight, gradBias: gradBias)
+                geometry, input: input.storage, gradOutput: g.storage, gradWeight: gradWeight, gradBias: gradBias)
         }
         var grads: [Tensor?] = [gradInput, needWeight ? gradWeight : nil]
         if biasShape != nil { grads.append(gradBias) }
@@ -94,9 +87,9 @@ public func convTranspose2d(
 /// of `biasShape` when the op has a bias (the kernel gets nil otherwise).
 private func weightGradients(
     weightShape: [Int], biasShape: [Int]?,
-    _ kernel: (_ gradWeight: UnsafeMutablePointer<Float>, _ gradBias: UnsafeMutablePointer<Float>?) -> Void
+    _ kernel: (_ gradWeight: TensorBuffer, _ gradBias: TensorBuffer?) -> Void
 ) -> (weight: Tensor, bias: Tensor?) {
-    let biasStorage = biasShape.map { TensorStorage(uninitializedCount: Tensor.elementCount($0)) }
-    let weight = Tensor.build(weightShape) { gradWeight in kernel(gradWeight.baseAddress!, biasStorage?.pointer) }
+    let biasStorage = biasShape.map { TensorBuffer(uninitializedCount: Tensor.elementCount($0)) }
+    let weight = Tensor.computed(weightShape) { gradWeight in kernel(gradWeight, biasStorage) }
     return (weight, biasShape.map { Tensor(shape: $0, storage: biasStorage!) })
 }

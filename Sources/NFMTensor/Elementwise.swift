@@ -1,86 +1,30 @@
 import Foundation
+import NFMKernels
 
 // Elementwise ops with broadcasting. Each op's forward and pullback sit together; pullbacks are
-// fused single-pass maps rather than chains of ops.
+// fused single-pass primitives (`BinaryOperation.reluBackward` and its kind, defined beside their
+// forward operations in NFMKernels/ElementwiseOperations.swift) rather than chains of ops.
 
 extension Tensor {
-    /// Applies `f` to every element (no gradient recorded).
-    @inline(__always)
-    func map(_ f: (Float) -> Float) -> Tensor {
-        Tensor.build(shape) { out in
-            let input = storage.pointer, output = out.baseAddress!
-            parallelRanges(out.count) { range in
-                for i in range { output[i] = f(input[i]) }
-            }
+    /// `operation` on every element (no gradient recorded).
+    func applying(_ operation: UnaryOperation) -> Tensor {
+        Tensor.computed(shape) { Kernels.backend.unary(operation, storage, output: $0) }
+    }
+
+    /// `operation` on a and b broadcast together (no gradient recorded); `op` names the op in errors.
+    static func applying(_ operation: BinaryOperation, _ a: Tensor, _ b: Tensor, op: String) -> Tensor {
+        let shape = a.shape == b.shape ? a.shape : broadcastShape(a.shape, b.shape, op: op)
+        return computed(shape) {
+            Kernels.backend.binary(operation, a.storage, shape: a.shape, b.storage, shape: b.shape, output: $0, shape: shape)
         }
     }
 
-    /// Combines two tensors elementwise with broadcasting (no gradient recorded).
-    @inline(__always)
-    static func zipMap(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) -> Tensor {
-        if a.shape == b.shape {
-            return Tensor.build(a.shape) { out in
-                let pa = a.storage.pointer, pb = b.storage.pointer, output = out.baseAddress!
-                parallelRanges(out.count) { range in
-                    for i in range { output[i] = f(pa[i], pb[i]) }
-                }
-            }
-        }
-        let shape = broadcastShape(a.shape, b.shape, op: op)
-        if b.scalarCount == 1 {
-            let scalar = b.storage.pointer[0]
-            return Tensor.build(shape) { out in
-                let pa = a.storage.pointer, output = out.baseAddress!
-                if a.scalarCount == out.count {
-                    parallelRanges(out.count) { range in
-                        for i in range { output[i] = f(pa[i], scalar) }
-                    }
-                } else {
-                    for i in 0..<out.count { out[i] = f(pa[0], scalar) }
-                }
-            }
-        }
-        if a.scalarCount == 1 && b.scalarCount == Tensor.elementCount(shape) {
-            // A scalar on the left (γ · out in the NFM residual): one flat pass instead of the row walker.
-            let scalar = a.storage.pointer[0]
-            return Tensor.build(shape) { out in
-                let pb = b.storage.pointer, output = out.baseAddress!
-                parallelRanges(out.count) { range in
-                    for i in range { output[i] = f(scalar, pb[i]) }
-                }
-            }
-        }
-        let sa = broadcastStrides(of: a.shape, to: shape)
-        let sb = broadcastStrides(of: b.shape, to: shape)
-        let inner = shape.last ?? 1
-        let stepA = sa.last ?? 0, stepB = sb.last ?? 0
-        return Tensor.build(shape) { out in
-            let base = out.baseAddress!
-            forEachRow(shape: shape, stridesA: sa, stridesB: sb) { row, offsetA, offsetB, _ in
-                let o = base + row * inner
-                let pa = a.storage.pointer + offsetA, pb = b.storage.pointer + offsetB
-                for j in 0..<inner { o[j] = f(pa[j * stepA], pb[j * stepB]) }
-            }
-        }
-    }
-
-    /// Elementwise with three operands broadcast together (no gradient recorded).
-    static func zipMap3(
-        _ a: Tensor, _ b: Tensor, _ c: Tensor, op: String, _ f: (Float, Float, Float) -> Float
-    ) -> Tensor {
+    /// `operation` on a, b and c broadcast together (no gradient recorded).
+    static func applying(_ operation: TernaryOperation, _ a: Tensor, _ b: Tensor, _ c: Tensor, op: String) -> Tensor {
         let shape = broadcastShape(broadcastShape(a.shape, b.shape, op: op), c.shape, op: op)
-        let sa = broadcastStrides(of: a.shape, to: shape)
-        let sb = broadcastStrides(of: b.shape, to: shape)
-        let sc = broadcastStrides(of: c.shape, to: shape)
-        let inner = shape.last ?? 1
-        let stepA = sa.last ?? 0, stepB = sb.last ?? 0, stepC = sc.last ?? 0
-        return Tensor.build(shape) { out in
-            let base = out.baseAddress!
-            forEachRow(shape: shape, stridesA: sa, stridesB: sb, stridesC: sc) { row, offsetA, offsetB, offsetC in
-                let o = base + row * inner
-                let pa = a.storage.pointer + offsetA, pb = b.storage.pointer + offsetB, pc = c.storage.pointer + offsetC
-                for j in 0..<inner { o[j] = f(pa[j * stepA], pb[j * stepB], pc[j * stepC]) }
-            }
+        return computed(shape) {
+            Kernels.backend.ternary(
+                operation, a.storage, shape: a.shape, b.storage, shape: b.shape, c.storage, shape: c.shape, output: $0, shape: shape)
         }
     }
 
@@ -89,7 +33,7 @@ extension Tensor {
     /// Elementwise sum with broadcasting.
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         let (shapeA, shapeB) = (a.shape, b.shape)
-        return zipMap(a, b, op: "add", +).recorded("add", inputs: [a, b]) { g in
+        return applying(.add, a, b, op: "add").recorded("add", inputs: [a, b]) { g in
             [g.summed(toShape: shapeA), g.summed(toShape: shapeB)]
         }
     }
@@ -97,8 +41,8 @@ extension Tensor {
     /// Elementwise difference with broadcasting.
     public static func - (a: Tensor, b: Tensor) -> Tensor {
         let (shapeA, shapeB) = (a.shape, b.shape)
-        return zipMap(a, b, op: "subtract", -).recorded("subtract", inputs: [a, b]) { g in
-            [g.summed(toShape: shapeA), g.map { -$0 }.summed(toShape: shapeB)]
+        return applying(.subtract, a, b, op: "subtract").recorded("subtract", inputs: [a, b]) { g in
+            [g.summed(toShape: shapeA), g.applying(.negate).summed(toShape: shapeB)]
         }
     }
 
@@ -106,10 +50,10 @@ extension Tensor {
     public static func * (a: Tensor, b: Tensor) -> Tensor {
         let (x, y) = (a.detached(), b.detached())
         let (needA, needB) = (a.requiresGradient, b.requiresGradient)
-        return zipMap(a, b, op: "multiply", *).recorded("multiply", inputs: [a, b]) { g in
+        return applying(.multiply, a, b, op: "multiply").recorded("multiply", inputs: [a, b]) { g in
             [
-                needA ? zipMap(g, y, op: "multiply", *).summed(toShape: x.shape) : nil,
-                needB ? zipMap(g, x, op: "multiply", *).summed(toShape: y.shape) : nil,
+                needA ? applying(.multiply, g, y, op: "multiply").summed(toShape: x.shape) : nil,
+                needB ? applying(.multiply, g, x, op: "multiply").summed(toShape: y.shape) : nil,
             ]
         }
     }
@@ -118,18 +62,18 @@ extension Tensor {
     public static func / (a: Tensor, b: Tensor) -> Tensor {
         let (x, y) = (a.detached(), b.detached())
         let (needA, needB) = (a.requiresGradient, b.requiresGradient)
-        return zipMap(a, b, op: "divide", /).recorded("divide", inputs: [a, b]) { g in
+        return applying(.divide, a, b, op: "divide").recorded("divide", inputs: [a, b]) { g in
             [
-                needA ? zipMap(g, y, op: "divide", /).summed(toShape: x.shape) : nil,
+                needA ? applying(.divide, g, y, op: "divide").summed(toShape: x.shape) : nil,
                 needB
-                    ? zipMap3(g, x, y, op: "divide") { g, x, y in -g * x / (y * y) }.summed(toShape: y.shape) : nil,
+                    ? applying(.divideBackwardDivisor, g, x, y, op: "divide").summed(toShape: y.shape) : nil,
             ]
         }
     }
 
     /// Elementwise negation.
     public static prefix func - (a: Tensor) -> Tensor {
-        a.map { -$0 }.recorded("negate", input: a) { g in g.map { -$0 } }
+        a.applying(.negate).recorded("negate", input: a) { g in g.applying(.negate) }
     }
 
     /// Adds a scalar to every element.
@@ -161,50 +105,44 @@ extension Tensor {
 
 /// eˣ elementwise.
 public func exp(_ x: Tensor) -> Tensor {
-    let y = x.map { Foundation.exp($0) }
+    let y = x.applying(.exp)
     let saved = y.detached()
-    return y.recorded("exp", input: x) { g in Tensor.zipMap(g, saved, op: "exp", *) }
+    return y.recorded("exp", input: x) { g in Tensor.applying(.multiply, g, saved, op: "exp") }
 }
 
 /// Natural logarithm elementwise.
 public func log(_ x: Tensor) -> Tensor {
     let saved = x.detached()
-    return x.map { Foundation.log($0) }.recorded("log", input: x) { g in Tensor.zipMap(g, saved, op: "log", /) }
+    return x.applying(.log).recorded("log", input: x) { g in Tensor.applying(.divide, g, saved, op: "log") }
 }
 
 /// Square root elementwise.
 public func sqrt(_ x: Tensor) -> Tensor {
-    let y = x.map { $0.squareRoot() }
+    let y = x.applying(.sqrt)
     let saved = y.detached()
-    return y.recorded("sqrt", input: x) { g in Tensor.zipMap(g, saved, op: "sqrt") { g, y in g / (2 * y) } }
+    return y.recorded("sqrt", input: x) { g in Tensor.applying(.sqrtBackward, g, saved, op: "sqrt") }
 }
 
 /// xᵖ elementwise for a scalar exponent.
 public func pow(_ x: Tensor, _ exponent: Float) -> Tensor {
     let saved = x.detached()
-    let y: Tensor
-    if exponent == 2 { y = x.map { $0 * $0 } } else { y = x.map { Foundation.pow($0, exponent) } }
-    return y.recorded("pow", input: x) { g in
-        Tensor.zipMap(g, saved, op: "pow") { g, x in
-            exponent == 0 ? 0 : g * exponent * (exponent == 2 ? x : Foundation.pow(x, exponent - 1))
-        }
+    return x.applying(.power(exponent)).recorded("pow", input: x) { g in
+        Tensor.applying(.powerBackward(exponent), g, saved, op: "pow")
     }
 }
 
 /// xʸ elementwise with broadcasting; both operands differentiable.
 public func pow(_ x: Tensor, _ y: Tensor) -> Tensor {
     let (base, exponent) = (x.detached(), y.detached())
-    let result = Tensor.zipMap(x, y, op: "pow") { Foundation.pow($0, $1) }
+    let result = Tensor.applying(.power, x, y, op: "pow")
     let saved = result.detached()
     let (needBase, needExponent) = (x.requiresGradient, y.requiresGradient)
     return result.recorded("pow", inputs: [x, y]) { g in
         [
             needBase
-                ? Tensor.zipMap3(g, base, exponent, op: "pow") { g, x, y in g * y * Foundation.pow(x, y - 1) }
-                    .summed(toShape: base.shape) : nil,
+                ? Tensor.applying(.powerBackwardBase, g, base, exponent, op: "pow").summed(toShape: base.shape) : nil,
             needExponent
-                ? Tensor.zipMap3(g, saved, base, op: "pow") { g, z, x in x > 0 ? g * z * Foundation.log(x) : 0 }
-                    .summed(toShape: exponent.shape) : nil,
+                ? Tensor.applying(.powerBackwardExponent, g, saved, base, op: "pow").summed(toShape: exponent.shape) : nil,
         ]
     }
 }
@@ -212,16 +150,14 @@ public func pow(_ x: Tensor, _ y: Tensor) -> Tensor {
 /// |x| elementwise (gradient 0 at 0, as PyTorch).
 public func abs(_ x: Tensor) -> Tensor {
     let saved = x.detached()
-    return x.map { Swift.abs($0) }.recorded("abs", input: x) { g in
-        Tensor.zipMap(g, saved, op: "abs") { g, x in x > 0 ? g : (x < 0 ? -g : 0) }
-    }
+    return x.applying(.abs).recorded("abs", input: x) { g in Tensor.applying(.absBackward, g, saved, op: "abs") }
 }
 
 /// Clamps to [min, max]; the gradient passes where min ≤ x ≤ max (torch.clamp).
 public func clamp(_ x: Tensor, min lower: Float = -.infinity, max upper: Float = .infinity) -> Tensor {
     let saved = x.detached()
-    return x.map { Swift.min(Swift.max($0, lower), upper) }.recorded("clamp", input: x) { g in
-        Tensor.zipMap(g, saved, op: "clamp") { g, x in x >= lower && x <= upper ? g : 0 }
+    return x.applying(.clamp(lower: lower, upper: upper)).recorded("clamp", input: x) { g in
+        Tensor.applying(.clampBackward(lower: lower, upper: upper), g, saved, op: "clamp")
     }
 }
 
@@ -230,49 +166,38 @@ public func relu(_ x: Tensor) -> Tensor {
     // The pullback keeps the output, not the input (y > 0 exactly where x > 0): the output is what
     // the next layer saves anyway (batch norm after ReLU in the Sort-of-CLEVR trunk), so the input
     // can be freed. Measured: one activation fewer per trunk layer held until backward.
-    let y = x.map { Swift.max($0, 0) }
+    let y = x.applying(.relu)
     let saved = y.detached()
-    return y.recorded("relu", input: x) { g in
-        Tensor.zipMap(g, saved, op: "relu") { g, y in y > 0 ? g : 0 }
-    }
+    return y.recorded("relu", input: x) { g in Tensor.applying(.reluBackward, g, saved, op: "relu") }
 }
 
 /// x for x > 0, slope · x otherwise (torch.nn.functional.leaky_relu, default slope 0.01).
 public func leakyRelu(_ x: Tensor, negativeSlope: Float = 0.01) -> Tensor {
     let saved = x.detached()
-    return x.map { $0 > 0 ? $0 : negativeSlope * $0 }.recorded("leakyRelu", input: x) { g in
-        Tensor.zipMap(g, saved, op: "leakyRelu") { g, x in x > 0 ? g : negativeSlope * g }
+    return x.applying(.leakyRelu(slope: negativeSlope)).recorded("leakyRelu", input: x) { g in
+        Tensor.applying(.leakyReluBackward(slope: negativeSlope), g, saved, op: "leakyRelu")
     }
 }
 
 /// 1 / (1 + e⁻ˣ) elementwise, computed without overflow for large |x|.
 public func sigmoid(_ x: Tensor) -> Tensor {
-    let y = x.map(stableSigmoid)
+    let y = x.applying(.sigmoid)
     let saved = y.detached()
-    return y.recorded("sigmoid", input: x) { g in Tensor.zipMap(g, saved, op: "sigmoid") { g, s in g * s * (1 - s) } }
-}
-
-@inline(__always) func stableSigmoid(_ x: Float) -> Float {
-    if x >= 0 { return 1 / (1 + Foundation.exp(-x)) }
-    let e = Foundation.exp(x)
-    return e / (1 + e)
+    return y.recorded("sigmoid", input: x) { g in Tensor.applying(.sigmoidBackward, g, saved, op: "sigmoid") }
 }
 
 /// Hyperbolic tangent elementwise.
 public func tanh(_ x: Tensor) -> Tensor {
-    let y = x.map { Foundation.tanh($0) }
+    let y = x.applying(.tanh)
     let saved = y.detached()
-    return y.recorded("tanh", input: x) { g in Tensor.zipMap(g, saved, op: "tanh") { g, t in g * (1 - t * t) } }
+    return y.recorded("tanh", input: x) { g in Tensor.applying(.tanhBackward, g, saved, op: "tanh") }
 }
 
 /// log(1 + e^(βx)) / β, linear where βx > threshold (torch.nn.functional.softplus).
 public func softplus(_ x: Tensor, beta: Float = 1, threshold: Float = 20) -> Tensor {
     let saved = x.detached()
-    let y = x.map { v in
-        v * beta > threshold ? v : (Swift.max(v * beta, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(v * beta)))) / beta
-    }
-    return y.recorded("softplus", input: x) { g in
-        Tensor.zipMap(g, saved, op: "softplus") { g, v in v * beta > threshold ? g : g * stableSigmoid(v * beta) }
+    return x.applying(.softplus(beta: beta, threshold: threshold)).recorded("softplus", input: x) { g in
+        Tensor.applying(.softplusBackward(beta: beta, threshold: threshold), g, saved, op: "softplus")
     }
 }
 
@@ -281,23 +206,23 @@ public func softplus(_ x: Tensor, beta: Float = 1, threshold: Float = 20) -> Ten
 public func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
     let mask = condition.detached()
     let (shapeA, shapeB) = (a.shape, b.shape)
-    let result = Tensor.zipMap3(condition, a, b, op: "where") { c, x, y in c != 0 ? x : y }
+    let result = Tensor.applying(.select, condition, a, b, op: "where")
     return result.recorded("where", inputs: [a, b]) { g in
         [
-            Tensor.zipMap(mask, g, op: "where") { c, g in c != 0 ? g : 0 }.summed(toShape: shapeA),
-            Tensor.zipMap(mask, g, op: "where") { c, g in c != 0 ? 0 : g }.summed(toShape: shapeB),
+            Tensor.applying(.keepWhereTrue, mask, g, op: "where").summed(toShape: shapeA),
+            Tensor.applying(.keepWhereFalse, mask, g, op: "where").summed(toShape: shapeB),
         ]
     }
 }
 
 /// Elementwise maximum with broadcasting; at ties the gradient goes to `a`.
 public func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
-    `where`(Tensor.zipMap(a, b, op: "maximum") { $0 >= $1 ? 1 : 0 }, a, b)
+    `where`(Tensor.applying(.greaterEqual, a, b, op: "maximum"), a, b)
 }
 
 /// Elementwise minimum with broadcasting; at ties the gradient goes to `a`.
 public func minimum(_ a: Tensor, _ b: Tensor) -> Tensor {
-    `where`(Tensor.zipMap(a, b, op: "minimum") { $0 <= $1 ? 1 : 0 }, a, b)
+    `where`(Tensor.applying(.lessEqual, a, b, op: "minimum"), a, b)
 }
 
 // MARK: Comparisons (masks of 0 and 1; not differentiable)
@@ -310,20 +235,20 @@ infix operator .== : ComparisonPrecedence
 
 extension Tensor {
     /// 1 where a > b, else 0 (broadcasting).
-    public static func .> (a: Tensor, b: Tensor) -> Tensor { zipMap(a, b, op: "greater") { $0 > $1 ? 1 : 0 } }
+    public static func .> (a: Tensor, b: Tensor) -> Tensor { applying(.greater, a, b, op: "greater") }
     /// 1 where a < b, else 0 (broadcasting).
-    public static func .< (a: Tensor, b: Tensor) -> Tensor { zipMap(a, b, op: "less") { $0 < $1 ? 1 : 0 } }
+    public static func .< (a: Tensor, b: Tensor) -> Tensor { applying(.less, a, b, op: "less") }
     /// 1 where a ≥ b, else 0 (broadcasting).
-    public static func .>= (a: Tensor, b: Tensor) -> Tensor { zipMap(a, b, op: "greaterEqual") { $0 >= $1 ? 1 : 0 } }
+    public static func .>= (a: Tensor, b: Tensor) -> Tensor { applying(.greaterEqual, a, b, op: "greaterEqual") }
     /// 1 where a ≤ b, else 0 (broadcasting).
-    public static func .<= (a: Tensor, b: Tensor) -> Tensor { zipMap(a, b, op: "lessEqual") { $0 <= $1 ? 1 : 0 } }
+    public static func .<= (a: Tensor, b: Tensor) -> Tensor { applying(.lessEqual, a, b, op: "lessEqual") }
     /// 1 where a = b, else 0 (broadcasting).
-    public static func .== (a: Tensor, b: Tensor) -> Tensor { zipMap(a, b, op: "equal") { $0 == $1 ? 1 : 0 } }
+    public static func .== (a: Tensor, b: Tensor) -> Tensor { applying(.equal, a, b, op: "equal") }
     /// 1 where a > b, else 0.
     public static func .> (a: Tensor, b: Float) -> Tensor { a .> Tensor(b) }
     /// 1 where a < b, else 0.
     public static func .< (a: Tensor, b: Float) -> Tensor { a .< Tensor(b) }
 
     /// True if every element is finite (no NaN or ±Inf).
-    public var isFinite: Bool { withUnsafeBufferPointer { $0.allSatisfy { $0.isFinite } } }
+    public var isFinite: Bool { Kernels.backend.allFinite(storage) }
 }

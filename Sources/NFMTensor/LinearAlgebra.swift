@@ -17,19 +17,17 @@ func batchedProduct(_ a: Tensor, transposeA: Bool, _ b: Tensor, transposeB: Bool
         batchB.isEmpty || batchA == batchB,
         "\(op): batch dimensions of \(a.shape) and \(b.shape) differ")
     let batch = batchA.reduce(1, *)
-    return Tensor.build(batchA + [m, n]) { out in
+    return Tensor.computed(batchA + [m, n]) { out in
         if batchB.isEmpty && !transposeA && batch > 1 {
             // A shared right matrix: one tall GEMM over all stacked rows.
             Kernels.backend.gemm(
-                transposeA: false, transposeB: transposeB, m: batch * m, n: n, k: k, alpha: 1,
-                a: a.storage.pointer, lda: colsA, b: b.storage.pointer, ldb: colsB,
-                beta: 0, c: out.baseAddress!, ldc: n)
+                transposeA: false, transposeB: transposeB, m: batch * m, n: n, k: k,
+                a: a.storage, lda: colsA, b: b.storage, ldb: colsB, c: out)
         } else {
             Kernels.backend.batchedGemm(
-                count: batch, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 1,
-                a: a.storage.pointer, lda: colsA, strideA: rowsA * colsA,
-                b: b.storage.pointer, ldb: colsB, strideB: batchB.isEmpty ? 0 : rowsB * colsB,
-                beta: 0, c: out.baseAddress!, ldc: n, strideC: m * n)
+                count: batch, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                a: a.storage, lda: colsA, strideA: rowsA * colsA,
+                b: b.storage, ldb: colsB, strideB: batchB.isEmpty ? 0 : rowsB * colsB, c: out)
         }
     }
 }
@@ -67,14 +65,12 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     }
     let (input, w) = (x.detached(), weight.detached())
     let rows = input.reshaped(to: [-1, weight.shape[1]])
-    var product = batchedProduct(rows, transposeA: false, w, transposeB: true, op: "linear")
+    let product = batchedProduct(rows, transposeA: false, w, transposeB: true, op: "linear")
     if let bias {
-        let outFeatures = weight.shape[0]
-        product.withUnsafeMutableBufferPointer { out in
-            bias.withUnsafeBufferPointer { b in
-                for r in 0..<(out.count / max(outFeatures, 1)) { for j in 0..<outFeatures { out[r * outFeatures + j] += b[j] } }
-            }
-        }
+        // The bias is added in place: the product is a fresh buffer that nothing else holds.
+        Kernels.backend.binary(
+            .add, product.storage, shape: product.shape, bias.storage, shape: bias.shape, output: product.storage,
+            shape: product.shape)
     }
     let outputShape = Array(x.shape.dropLast()) + [weight.shape[0]]
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]

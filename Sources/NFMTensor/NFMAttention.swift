@@ -6,7 +6,8 @@ import NFMKernels
 /// sparsity keeps the k largest weights shifted and renormalised (Ke et al. 2018), and the output
 /// is Σ_j a''_j v_j per head, heads concatenated.
 ///
-/// One fused kernel (`NFMAttentionKernel`) does all of it, forward and backward, reading every
+/// One fused primitive of the backend (`nfmAttentionForward` / `nfmAttentionBackward`, which run
+/// `NFMAttentionKernel` on the CPU) does all of it, forward and backward, reading every
 /// entry at its own resolution: no resized copy of a key or value is ever made. The result records
 /// one tape node; its pullback returns the gradients of `query` and of every key and value.
 ///
@@ -51,39 +52,26 @@ public func nfmAttention(
         batch: batch, heads: heads, keySize: keySize, valueSize: valueSize, height: height, width: width,
         entryHeights: keys.map { $0.shape[2] }, entryWidths: keys.map { $0.shape[3] }, topK: topK, temperature: tau)
 
-    // Backward caches (see NFMAttentionKernel.swift): the softmax weights a, the threshold slot of
-    // each pixel and head, and 1 / (Σ a' + 1e-7). The pullback holds them, and the inputs' values
-    // (detached: it needs their storage, not their tape nodes).
-    let softmaxWeights = TensorStorage(uninitializedCount: geometry.weightCount)
-    let inverseDenominators = TensorStorage(uninitializedCount: geometry.pixelCacheCount)
-    let weights = TensorStorage(uninitializedCount: geometry.weightCount)
+    // The backend returns the backward caches (NFMAttentionKernel.swift names them) as an opaque
+    // value; the pullback holds them, and the inputs' values (detached: it needs their buffers,
+    // not their tape nodes).
     let (savedQuery, savedKeys, savedValues) = (query.detached(), keys.map { $0.detached() }, values.map { $0.detached() })
-    var output = Tensor(zeros: [])
-    let thresholdSlots = [Int32](unsafeUninitializedCapacity: geometry.pixelCacheCount) { thresholds, count in
-        output = Tensor.build([batch, heads * valueSize, height, width]) { out in
-            NFMAttentionKernel.forward(
-                geometry, query: savedQuery.storage.pointer, keys: savedKeys.map { UnsafePointer($0.storage.pointer) },
-                values: savedValues.map { UnsafePointer($0.storage.pointer) }, output: out.baseAddress!,
-                weights: weights.pointer, softmaxWeights: softmaxWeights.pointer,
-                thresholdSlots: thresholds.baseAddress!, inverseDenominators: inverseDenominators.pointer)
-        }
-        count = geometry.pixelCacheCount
+    let weights = TensorBuffer(uninitializedCount: geometry.weightCount)
+    var caches: NFMAttentionCaches?
+    let output = Tensor.computed([batch, heads * valueSize, height, width]) {
+        caches = Kernels.backend.nfmAttentionForward(
+            geometry, query: savedQuery.storage, keys: savedKeys.map(\.storage), values: savedValues.map(\.storage),
+            output: $0, weights: weights)
     }
     let weightTensor = Tensor(shape: [batch, heads, geometry.slots, height, width], storage: weights)
-    let recorded = output.recorded("nfmAttention", inputs: [query] + keys + values) { gradOutput in
-        let gradQuery = TensorStorage(uninitializedCount: geometry.queryCount)
-        let gradKeys = (0..<geometry.entries).map { TensorStorage(uninitializedCount: geometry.keyCount($0)) }
-        let gradValues = (0..<geometry.entries).map { TensorStorage(uninitializedCount: geometry.valueCount($0)) }
-        thresholdSlots.withUnsafeBufferPointer { thresholds in
-            NFMAttentionKernel.backward(
-                geometry, query: savedQuery.storage.pointer,
-                keys: savedKeys.map { UnsafePointer($0.storage.pointer) },
-                values: savedValues.map { UnsafePointer($0.storage.pointer) }, weights: weights.pointer,
-                softmaxWeights: softmaxWeights.pointer, thresholdSlots: thresholds.baseAddress!,
-                inverseDenominators: inverseDenominators.pointer, gradOutput: gradOutput.storage.pointer,
-                gradQuery: gradQuery.pointer, gradKeys: gradKeys.map(\.pointer), gradValues: gradValues.map(\.pointer))
-        }
-        withExtendedLifetime((savedQuery, savedKeys, savedValues, gradOutput)) {}
+    let recorded = output.recorded("nfmAttention", inputs: [query] + keys + values) { [caches] gradOutput in
+        let gradQuery = TensorBuffer(uninitializedCount: geometry.queryCount)
+        let gradKeys = (0..<geometry.entries).map { TensorBuffer(uninitializedCount: geometry.keyCount($0)) }
+        let gradValues = (0..<geometry.entries).map { TensorBuffer(uninitializedCount: geometry.valueCount($0)) }
+        Kernels.backend.nfmAttentionBackward(
+            geometry, query: savedQuery.storage, keys: savedKeys.map(\.storage), values: savedValues.map(\.storage),
+            weights: weights, caches: caches!, gradOutput: gradOutput.storage, gradQuery: gradQuery, gradKeys: gradKeys,
+            gradValues: gradValues)
         return [Tensor(shape: savedQuery.shape, storage: gradQuery)]
             + zip(savedKeys, gradKeys).map { Tensor(shape: $0.shape, storage: $1) }
             + zip(savedValues, gradValues).map { Tensor(shape: $0.shape, storage: $1) }

@@ -16,29 +16,20 @@ public func batchNormTraining(
 ) -> (output: Tensor, mean: Tensor, variance: Tensor) {
     let geometry = batchNormGeometry(x, weight, op: "batchNorm")
     precondition(bias.shape == weight.shape, "batchNorm: bias \(bias.shape) does not match weight \(weight.shape)")
-    var mean = Tensor(zeros: [geometry.channels]), variance = Tensor(zeros: [geometry.channels])
+    let mean = Tensor(zeros: [geometry.channels]), variance = Tensor(zeros: [geometry.channels])
     let input = x.detached(), gamma = weight.detached()
-    let output = mean.withUnsafeMutableBufferPointer { m in
-        variance.withUnsafeMutableBufferPointer { v in
-            Tensor.build(x.shape) { out in
-                Kernels.backend.batchNormForwardTraining(
-                    geometry, input: input.storage.pointer, gamma: gamma.storage.pointer, beta: bias.storage.pointer,
-                    epsilon: epsilon, output: out.baseAddress!, mean: m.baseAddress!, variance: v.baseAddress!)
-            }
-        }
+    let output = Tensor.computed(x.shape) {
+        Kernels.backend.batchNormForwardTraining(
+            geometry, input: input.storage, gamma: gamma.storage, beta: bias.storage, epsilon: epsilon, output: $0,
+            mean: mean.storage, variance: variance.storage)
     }
-    let (savedMean, savedVariance) = (mean, variance)
     let recorded = output.recorded("batchNorm", inputs: [x, weight, bias]) { g in
-        var gradGamma = Tensor(zeros: gamma.shape), gradBeta = Tensor(zeros: gamma.shape)
-        let gradInput = gradGamma.withUnsafeMutableBufferPointer { gg in
-            gradBeta.withUnsafeMutableBufferPointer { gb in
-                Tensor.build(input.shape) { out in
-                    Kernels.backend.batchNormBackward(
-                        geometry, input: input.storage.pointer, gradOutput: g.storage.pointer, gamma: gamma.storage.pointer,
-                        mean: savedMean.storage.pointer, variance: savedVariance.storage.pointer, epsilon: epsilon,
-                        gradInput: out.baseAddress!, gradGamma: gg.baseAddress!, gradBeta: gb.baseAddress!)
-                }
-            }
+        let gradGamma = Tensor(zeros: gamma.shape), gradBeta = Tensor(zeros: gamma.shape)
+        let gradInput = Tensor.computed(input.shape) {
+            Kernels.backend.batchNormBackward(
+                geometry, input: input.storage, gradOutput: g.storage, gamma: gamma.storage, mean: mean.storage,
+                variance: variance.storage, epsilon: epsilon, gradInput: $0, gradGamma: gradGamma.storage,
+                gradBeta: gradBeta.storage)
         }
         return [gradInput, gradGamma, gradBeta]
     }
@@ -53,11 +44,10 @@ public func batchNormInference(
     precondition(
         bias.shape == weight.shape && runningMean.shape == weight.shape && runningVariance.shape == weight.shape,
         "batchNorm: bias \(bias.shape), running mean \(runningMean.shape) and variance \(runningVariance.shape) must match weight \(weight.shape)")
-    let output = Tensor.build(x.shape) { out in
+    let output = Tensor.computed(x.shape) {
         Kernels.backend.batchNormForwardInference(
-            geometry, input: x.storage.pointer, gamma: weight.storage.pointer, beta: bias.storage.pointer,
-            mean: runningMean.storage.pointer, variance: runningVariance.storage.pointer, epsilon: epsilon,
-            output: out.baseAddress!)
+            geometry, input: x.storage, gamma: weight.storage, beta: bias.storage, mean: runningMean.storage,
+            variance: runningVariance.storage, epsilon: epsilon, output: $0)
     }
     // In eval mode the statistics are constants: y = (x − μ)·γ/σ + β is affine in x, γ and β.
     let input = x.detached(), gamma = weight.detached()
@@ -81,6 +71,6 @@ public func dropout(_ x: Tensor, probability: Float, using generator: inout Seed
     precondition(probability >= 0 && probability < 1, "dropout: probability \(probability) must be in [0, 1)")
     if probability == 0 { return x }
     let keepScale = 1 / (1 - probability)
-    let mask = Tensor.randomUniform(x.shape, using: &generator).map { $0 >= probability ? keepScale : 0 }
+    let mask = Tensor.randomUniform(x.shape, using: &generator).applying(.keepMask(probability: probability, scale: keepScale))
     return x * mask
 }

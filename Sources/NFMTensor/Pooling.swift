@@ -25,32 +25,14 @@ private func pool2d(_ x: Tensor, kind: PoolKind, kernelSize: Int, stride: Int, p
         paddingHeight: padding, paddingWidth: padding)
     precondition(geometry.outputHeight > 0 && geometry.outputWidth > 0, "\(op): input \(x.shape) is smaller than kernel \(kernelSize)")
     let outputShape = [geometry.batch, geometry.channels, geometry.outputHeight, geometry.outputWidth]
-    let indices: [Int32]?
-    let result: Tensor
-    if case .max = kind {
-        var saved = [Int32](repeating: 0, count: Tensor.elementCount(outputShape))
-        result = saved.withUnsafeMutableBufferPointer { idx in
-            Tensor.build(outputShape) { out in
-                Kernels.backend.pool2dForward(geometry, kind: kind, input: x.storage.pointer, output: out.baseAddress!, indices: idx.baseAddress!)
-            }
-        }
-        indices = saved
-    } else {
-        result = Tensor.build(outputShape) { out in
-            Kernels.backend.pool2dForward(geometry, kind: kind, input: x.storage.pointer, output: out.baseAddress!, indices: nil)
-        }
-        indices = nil
+    var indices: PoolSavedIndices?
+    let result = Tensor.computed(outputShape) {
+        indices = Kernels.backend.pool2dForward(geometry, kind: kind, input: x.storage, output: $0)
     }
     let inputShape = x.shape
-    return result.recorded(op, input: x) { g in
-        Tensor.build(inputShape) { out in
-            if let indices {
-                indices.withUnsafeBufferPointer { idx in
-                    Kernels.backend.pool2dBackward(geometry, kind: kind, gradOutput: g.storage.pointer, indices: idx.baseAddress!, gradInput: out.baseAddress!)
-                }
-            } else {
-                Kernels.backend.pool2dBackward(geometry, kind: kind, gradOutput: g.storage.pointer, indices: nil, gradInput: out.baseAddress!)
-            }
+    return result.recorded(op, input: x) { [indices] g in
+        Tensor.computed(inputShape) {
+            Kernels.backend.pool2dBackward(geometry, kind: kind, gradOutput: g.storage, indices: indices, gradInput: $0)
         }
     }
 }
@@ -71,27 +53,18 @@ public func resizeNearest(_ x: Tensor, height: Int, width: Int) -> Tensor {
     let rowSource = (0..<height).map { nearestSourceIndex($0, input: inputHeight, output: height) }
     let columnSource = (0..<width).map { nearestSourceIndex($0, input: inputWidth, output: width) }
     let inputShape = x.shape
-    let result = Tensor.build([x.shape[0], x.shape[1], height, width]) { out in
-        let input = x.storage.pointer
-        for p in 0..<planes {
-            for (i, r) in rowSource.enumerated() {
-                let source = input + (p * inputHeight + r) * inputWidth
-                let target = out.baseAddress! + (p * height + i) * width
-                for (j, c) in columnSource.enumerated() { target[j] = source[c] }
-            }
+    // The input element that each output pixel reads: a gather forward, a scatter-add backward.
+    var sources = [Int]()
+    sources.reserveCapacity(planes * height * width)
+    for p in 0..<planes {
+        for r in rowSource {
+            for c in columnSource { sources.append((p * inputHeight + r) * inputWidth + c) }
         }
     }
+    let result = Tensor.computed([x.shape[0], x.shape[1], height, width]) {
+        Kernels.backend.gather(x.storage, indices: sources, blockLength: 1, output: $0)
+    }
     return result.recorded("resizeNearest", input: x) { g in
-        Tensor.build(inputShape) { out in
-            out.initialize(repeating: 0)
-            let gp = g.storage.pointer
-            for p in 0..<planes {
-                for (i, r) in rowSource.enumerated() {
-                    let target = out.baseAddress! + (p * inputHeight + r) * inputWidth
-                    let source = gp + (p * height + i) * width
-                    for (j, c) in columnSource.enumerated() { target[c] += source[j] }
-                }
-            }
-        }
+        Tensor.computed(inputShape) { Kernels.backend.scatterAdd(g.storage, indices: sources, blockLength: 1, output: $0) }
     }
 }

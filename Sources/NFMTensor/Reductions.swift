@@ -1,5 +1,8 @@
-// Reductions over axes: sum, mean, max, argmax, variance. Sums accumulate in Double so that long
-// reductions (a loss over a batch, a batch-norm statistic) do not lose precision.
+import NFMKernels
+
+// Reductions over axes: sum, mean, max, argmax, variance. Sums accumulate in Double (in the
+// backend's `sum`) so that long reductions (a loss over a batch, a batch-norm statistic) do not
+// lose precision.
 
 extension Tensor {
     /// Resolves and de-duplicates reduction axes; `nil` means every axis.
@@ -15,25 +18,8 @@ extension Tensor {
         for axis in reduced { keepShape[axis] = 1 }
         let outputShape = keepDims ? keepShape : shape.enumerated().filter { !reduced.contains($0.offset) }.map(\.element)
         let inputShape = shape
-        var accumulator = [Double](repeating: 0, count: Tensor.elementCount(keepShape))
-        let outStrides = Tensor.broadcastStrides(of: keepShape, to: shape)
-        let inner = shape.last ?? 1
-        let step = outStrides.last ?? 0
-        accumulator.withUnsafeMutableBufferPointer { acc in
-            let input = storage.pointer
-            forEachRow(shape: shape, stridesA: outStrides) { row, offset, _, _ in
-                let source = input + row * inner
-                if step == 0 {
-                    var total = 0.0
-                    for j in 0..<inner { total += Double(source[j]) }
-                    acc[offset] += total
-                } else {
-                    for j in 0..<inner { acc[offset + j * step] += Double(source[j]) }
-                }
-            }
-        }
-        let result = Tensor.build(outputShape) { out in
-            for i in 0..<out.count { out[i] = Float(accumulator[i]) }
+        let result = Tensor.computed(outputShape) {
+            Kernels.backend.sum(storage, shape: inputShape, output: $0, reducedShape: keepShape)
         }
         return result.recorded("sum", input: self) { g in
             g.reshaped(to: keepShape).expanded(to: inputShape)
@@ -64,26 +50,18 @@ extension Tensor {
         (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
     }
 
-    /// Maximum and its first index along one axis.
-    func maxWithIndices(alongAxis axis: Int) -> (values: [Float], indices: [Int]) {
+    /// The same split as the backend's `AxisLayout`.
+    func axisLayout(around axis: Int) -> AxisLayout {
         let (outer, extent, inner) = layout(around: axis)
-        precondition(extent > 0, "max: axis \(axis) of shape \(shape) is empty")
-        var values = [Float](repeating: -.infinity, count: outer * inner)
-        var indices = [Int](repeating: 0, count: outer * inner)
-        let input = storage.pointer
-        for o in 0..<outer {
-            for i in 0..<inner {
-                var best = input[o * extent * inner + i], bestIndex = 0
-                for k in 1..<extent {
-                    let v = input[(o * extent + k) * inner + i]
-                    // NaN wins, as in PyTorch, so that a NaN is never hidden by max.
-                    if v > best || (v.isNaN && !best.isNaN) { best = v; bestIndex = k }
-                }
-                values[o * inner + i] = best
-                indices[o * inner + i] = bestIndex
-            }
-        }
-        return (values, indices)
+        return AxisLayout(outer: outer, extent: extent, inner: inner)
+    }
+
+    /// Maximum along one axis ([outer·inner] values) and the first index of each maximum.
+    func maxWithIndices(alongAxis axis: Int) -> (values: TensorBuffer, indices: [Int]) {
+        let layout = axisLayout(around: axis)
+        precondition(layout.extent > 0, "max: axis \(axis) of shape \(shape) is empty")
+        let values = TensorBuffer(uninitializedCount: layout.outer * layout.inner)
+        return (values, Kernels.backend.maximum(storage, layout: layout, values: values))
     }
 
     /// Maximum along `axis`; the gradient goes to the first maximal element (torch.max(dim)).
@@ -95,14 +73,12 @@ extension Tensor {
         let outputShape = keepDims ? keepShape : shape.enumerated().filter { $0.offset != axis }.map(\.element)
         let inputShape = shape
         let (outer, extent, inner) = layout(around: axis)
-        return Tensor(shape: outputShape, scalars: values).recorded("max", input: self) { g in
-            Tensor.build(inputShape) { out in
-                out.initialize(repeating: 0)
-                let gp = g.storage.pointer
-                for o in 0..<outer {
-                    for i in 0..<inner { out[(o * extent + indices[o * inner + i]) * inner + i] = gp[o * inner + i] }
-                }
-            }
+        // The gradient of output (o, i) goes to input (o, indices[o·inner + i], i).
+        var positions = [Int]()
+        positions.reserveCapacity(outer * inner)
+        for o in 0..<outer { for i in 0..<inner { positions.append((o * extent + indices[o * inner + i]) * inner + i) } }
+        return Tensor(shape: outputShape, storage: values).recorded("max", input: self) { g in
+            Tensor.computed(inputShape) { Kernels.backend.scatterAdd(g.storage, indices: positions, blockLength: 1, output: $0) }
         }
     }
 

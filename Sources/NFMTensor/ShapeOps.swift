@@ -1,5 +1,8 @@
+import NFMKernels
+
 // Shape ops: reshape, permute/transpose, squeeze/unsqueeze, expand, concatenate, stack, slice,
-// index-select, gather, pad. Each pullback is the adjoint data movement.
+// index-select, gather, pad. Each pullback is the adjoint data movement. All of them are the
+// backend's strided `copy`, or its `gather` with `scatterAdd` as the pullback.
 
 extension Tensor {
     /// The same elements in a new shape; one extent may be −1 (inferred).
@@ -33,13 +36,10 @@ extension Tensor {
         let inputStrides = Tensor.strides(of: shape)
         let outputShape = axes.map { shape[$0] }
         let readStrides = axes.map { inputStrides[$0] }
-        let inner = outputShape.last ?? 1, step = readStrides.last ?? 0
-        let result = Tensor.build(outputShape) { out in
-            let base = out.baseAddress!, input = storage.pointer
-            forEachRow(shape: outputShape, stridesA: readStrides) { row, offset, _, _ in
-                let o = base + row * inner, source = input + offset
-                for j in 0..<inner { o[j] = source[j * step] }
-            }
+        let result = Tensor.computed(outputShape) { out in
+            Kernels.backend.copy(
+                extents: outputShape, from: storage, offset: 0, strides: readStrides,
+                to: out, offset: 0, strides: Tensor.strides(of: outputShape))
         }
         var inverse = [Int](repeating: 0, count: rank)
         for (i, axis) in axes.enumerated() { inverse[axis] = i }
@@ -77,14 +77,11 @@ extension Tensor {
         let broadcast = Tensor.broadcastShape(shape, target, op: "expand")
         precondition(broadcast == target, "expand: shape \(shape) cannot expand to \(target)")
         let inputShape = shape
-        let readStrides = Tensor.broadcastStrides(of: shape, to: target)
-        let inner = target.last ?? 1, step = readStrides.last ?? 0
-        let result = Tensor.build(target) { out in
-            let base = out.baseAddress!, input = storage.pointer
-            forEachRow(shape: target, stridesA: readStrides) { row, offset, _, _ in
-                let o = base + row * inner, source = input + offset
-                for j in 0..<inner { o[j] = source[j * step] }
-            }
+        let readStrides = broadcastStrides(of: shape, to: target)
+        let result = Tensor.computed(target) { out in
+            Kernels.backend.copy(
+                extents: target, from: storage, offset: 0, strides: readStrides, to: out, offset: 0,
+                strides: Tensor.strides(of: target))
         }
         return result.recorded("expand", input: self) { g in g.summed(toShape: inputShape) }
     }
@@ -105,13 +102,15 @@ extension Tensor {
         let outer = first.shape[..<axis].reduce(1, *)
         let inner = first.shape[(axis + 1)...].reduce(1, *)
         let total = outputShape[axis]
-        let result = Tensor.build(outputShape) { out in
+        let result = Tensor.computed(outputShape) { out in
+            // Each input is [outer, extent·inner] rows, written at column start·inner of the output's
+            // [outer, total·inner] rows: one contiguous chunk per outer index.
             var start = 0
             for (t, extent) in zip(tensors, extents) {
                 let chunk = extent * inner
-                for o in 0..<outer {
-                    (out.baseAddress! + (o * total + start) * inner).update(from: t.storage.pointer + o * chunk, count: chunk)
-                }
+                Kernels.backend.copy(
+                    extents: [outer, chunk], from: t.storage, offset: 0, strides: [chunk, 1],
+                    to: out, offset: start * inner, strides: [total * inner, 1])
                 start += extent
             }
         }
@@ -143,23 +142,20 @@ extension Tensor {
         var outputShape = shape
         outputShape[axis] = count
         let inputShape = shape
-        let result = Tensor.build(outputShape) { out in
-            for o in 0..<outer {
-                for k in 0..<count {
-                    (out.baseAddress! + (o * count + k) * inner)
-                        .update(from: storage.pointer + (o * extent + start + k * step) * inner, count: inner)
-                }
-            }
+        // The slice as a strided view [outer, count, inner] of the input, and its dense layout.
+        let region = [outer, count, inner]
+        let (viewOffset, viewStrides) = (start * inner, [extent * inner, step * inner, 1])
+        let denseStrides = Tensor.strides(of: region)
+        let result = Tensor.computed(outputShape) { out in
+            Kernels.backend.copy(
+                extents: region, from: storage, offset: viewOffset, strides: viewStrides, to: out, offset: 0, strides: denseStrides)
         }
         return result.recorded("slice", input: self) { g in
-            Tensor.build(inputShape) { out in
-                out.initialize(repeating: 0)
-                for o in 0..<outer {
-                    for k in 0..<count {
-                        (out.baseAddress! + (o * extent + start + k * step) * inner)
-                            .update(from: g.storage.pointer + (o * count + k) * inner, count: inner)
-                    }
-                }
+            Tensor.computed(inputShape) { out in
+                Kernels.backend.fill(out, with: 0)
+                Kernels.backend.copy(
+                    extents: region, from: g.storage, offset: 0, strides: denseStrides, to: out, offset: viewOffset,
+                    strides: viewStrides)
             }
         }
     }
@@ -172,25 +168,13 @@ extension Tensor {
         var outputShape = shape
         outputShape[axis] = indices.count
         let inputShape = shape
-        let count = indices.count
-        let result = Tensor.build(outputShape) { out in
-            for o in 0..<outer {
-                for (k, index) in indices.enumerated() {
-                    (out.baseAddress! + (o * count + k) * inner).update(from: storage.pointer + (o * extent + index) * inner, count: inner)
-                }
-            }
+        // Blocks of `inner` elements: output block (o, k) is input block (o, indices[k]).
+        let blocks = (0..<outer).flatMap { o in indices.map { o * extent + $0 } }
+        let result = Tensor.computed(outputShape) { out in
+            Kernels.backend.gather(storage, indices: blocks, blockLength: inner, output: out)
         }
         return result.recorded("indexSelect", input: self) { g in
-            Tensor.build(inputShape) { out in
-                out.initialize(repeating: 0)
-                for o in 0..<outer {
-                    for (k, index) in indices.enumerated() {
-                        let target = out.baseAddress! + (o * extent + index) * inner
-                        let source = g.storage.pointer + (o * count + k) * inner
-                        for j in 0..<inner { target[j] += source[j] }
-                    }
-                }
-            }
+            Tensor.computed(inputShape) { Kernels.backend.scatterAdd(g.storage, indices: blocks, blockLength: inner, output: $0) }
         }
     }
 
@@ -209,15 +193,15 @@ extension Tensor {
             return i
         }
         let inputShape = shape
-        func source(_ o: Int, _ k: Int, _ j: Int) -> Int { (o * extent + positions[(o * count + k) * inner + j]) * inner + j }
-        let result = Tensor.build(indices.shape) { out in
-            for o in 0..<outer { for k in 0..<count { for j in 0..<inner { out[(o * count + k) * inner + j] = storage.pointer[source(o, k, j)] } } }
-        }
+        // The input element that output element (o, k, j) reads.
+        var sources = [Int]()
+        sources.reserveCapacity(positions.count)
+        for o in 0..<outer { for k in 0..<count { for j in 0..<inner {
+            sources.append((o * extent + positions[(o * count + k) * inner + j]) * inner + j)
+        } } }
+        let result = Tensor.computed(indices.shape) { Kernels.backend.gather(storage, indices: sources, blockLength: 1, output: $0) }
         return result.recorded("gather", input: self) { g in
-            Tensor.build(inputShape) { out in
-                out.initialize(repeating: 0)
-                for o in 0..<outer { for k in 0..<count { for j in 0..<inner { out[source(o, k, j)] += g.storage.pointer[(o * count + k) * inner + j] } } }
-            }
+            Tensor.computed(inputShape) { Kernels.backend.scatterAdd(g.storage, indices: sources, blockLength: 1, output: $0) }
         }
     }
 
@@ -230,19 +214,18 @@ extension Tensor {
         let outputShape = zip(shape, pads).map { $0 + $1.before + $1.after }
         let outputStrides = Tensor.strides(of: outputShape)
         let origin = zip(pads, outputStrides).reduce(0) { $0 + $1.0.before * $1.1 }
-        let inner = shape.last ?? 1
         let inputShape = shape
-        let result = Tensor.build(outputShape) { out in
-            out.initialize(repeating: value)
-            forEachRow(shape: inputShape, stridesA: outputStrides) { row, offset, _, _ in
-                (out.baseAddress! + origin + offset).update(from: storage.pointer + row * inner, count: inner)
-            }
+        let inputStrides = Tensor.strides(of: inputShape)
+        let result = Tensor.computed(outputShape) { out in
+            Kernels.backend.fill(out, with: value)
+            Kernels.backend.copy(
+                extents: inputShape, from: storage, offset: 0, strides: inputStrides, to: out, offset: origin, strides: outputStrides)
         }
         return result.recorded("pad", input: self) { g in
-            Tensor.build(inputShape) { out in
-                forEachRow(shape: inputShape, stridesA: outputStrides) { row, offset, _, _ in
-                    (out.baseAddress! + row * inner).update(from: g.storage.pointer + origin + offset, count: inner)
-                }
+            Tensor.computed(inputShape) { out in
+                Kernels.backend.copy(
+                    extents: inputShape, from: g.storage, offset: origin, strides: outputStrides, to: out, offset: 0,
+                    strides: inputStrides)
             }
         }
     }

@@ -217,20 +217,22 @@ public final class DQNAgent {
 
     /// argmax_a Q(s, a) of the online network (evaluation mode) for one observation.
     public func greedyAction(_ observation: [Float]) -> Int {
-        actingInput.withUnsafeMutableBufferPointer { input in
-            observation.withUnsafeBufferPointer { input.baseAddress!.update(from: $0.baseAddress!, count: observationCount) }
-        }
+        actingInput = Tensor(shape: actingInput.shape, scalars: observation)
         let values = withoutGradient { online(actingInput) }
-        return values.withUnsafeBufferPointer { RLKit.greedyAction($0) }
+        return values.withHostCopy { RLKit.greedyAction($0) }
     }
 
     /// 3. Draws a replay batch into the batch buffers.
     func sampleBatch(generator: inout SeededGenerator) {
-        states.withUnsafeMutableBufferPointer { stateValues in
-            nextStates.withUnsafeMutableBufferPointer { nextStateValues in
+        // The replay buffer unpacks straight into the host copies of the two batch tensors.
+        let shape = states.shape
+        var sampledNextStates: Tensor?
+        states = Tensor(shape: shape) { stateValues in
+            sampledNextStates = Tensor(shape: shape) { nextStateValues in
                 replay.sample(into: &batch, states: stateValues, nextStates: nextStateValues, using: &generator)
             }
         }
+        nextStates = sampledNextStates!
     }
 
     /// One DQN update on a replay batch (3–6); returns the Huber loss.
@@ -239,16 +241,14 @@ public final class DQNAgent {
 
         // 4. Target, from the target network.
         let nextValues = withoutGradient { target(nextStates) }
-        nextValues.withUnsafeBufferPointer { next in
-            targets.withUnsafeMutableBufferPointer { targetValues in
+        targets = Tensor(shape: targets.shape) { targetValues in
+            nextValues.withHostCopy { next in
                 temporalDifferenceTargets(
                     rewards: batch.rewards, terminals: batch.terminals, nextValues: next, actionCount: actionCount,
                     discount: Float(configuration.discount), into: targetValues)
             }
         }
-        chosenActions.withUnsafeMutableBufferPointer { chosen in
-            for row in 0..<batch.size { chosen[row] = Float(batch.actions[row]) }
-        }
+        chosenActions = Tensor(shape: chosenActions.shape, scalars: batch.actions.prefix(batch.size).map(Float.init))
 
         // 5. Loss: Huber on Q(s, a) against the target, as MinAtar's `f.smooth_l1_loss(target, Q_s_a)`,
         // with batch statistics in the NFM encoder's batch norms.

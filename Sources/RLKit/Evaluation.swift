@@ -44,9 +44,9 @@ public func playEpisodes(
             if epsilon > 0 && Double(generator.nextUniform()) < epsilon {
                 action = generator.nextIndex(below: environment.numActions)
             } else {
-                input.withUnsafeMutableBufferPointer { environment.observation(into: UnsafeMutableBufferPointer(rebasing: $0[0..<count])) }
+                input = Tensor(shape: input.shape) { environment.observation(into: UnsafeMutableBufferPointer(rebasing: $0[0..<count])) }
                 let values = withoutGradient { network(input) }
-                action = values.withUnsafeBufferPointer { greedyAction($0) }
+                action = values.withHostCopy { greedyAction($0) }
             }
             let (reward, terminal) = environment.act(action)
             record.totalReturn += Double(reward)

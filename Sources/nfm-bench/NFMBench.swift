@@ -33,6 +33,7 @@ struct NFMBench: ParsableCommand {
     /// Sets the OpenMP wait policy (which may re-execute the program), then runs the command.
     static func main() {
         Kernels.requirePassiveOpenMPWaiting()
+        Kernels.announceBackend()
         main(nil)
     }
 }

@@ -21,6 +21,7 @@ struct NFMClassify: ParsableCommand {
     static func main() {
         Kernels.requirePassiveOpenMPWaiting()
         SeedSweep.followParentProcess()
+        Kernels.announceBackend()
         main(nil)
     }
 

@@ -33,6 +33,7 @@ struct NFMGenerate: ParsableCommand {
     static func main() {
         Kernels.requirePassiveOpenMPWaiting()
         SeedSweep.followParentProcess()
+        Kernels.announceBackend()
         main(nil)
     }
 }

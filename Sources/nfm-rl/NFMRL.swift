@@ -32,6 +32,7 @@ struct NFMRL: ParsableCommand {
     static func main() {
         Kernels.requirePassiveOpenMPWaiting()
         SeedSweep.followParentProcess()
+        Kernels.announceBackend()
         main(nil)
     }
 }

@@ -212,8 +212,11 @@ final class OpFixtureTests: XCTestCase {
                 var numeric = analytic
                 for j in checked {
                     var plus = testCase.inputs, minus = testCase.inputs
-                    plus[i].withUnsafeMutableBufferPointer { $0[j] += step }
-                    minus[i].withUnsafeMutableBufferPointer { $0[j] -= step }
+                    var (above, below) = (plus[i].scalars, minus[i].scalars)
+                    above[j] += step
+                    below[j] -= step
+                    plus[i] = Tensor(shape: plus[i].shape, scalars: above)
+                    minus[i] = Tensor(shape: minus[i].shape, scalars: below)
                     numeric[j] = Float((loss(plus) - loss(minus)) / Double(2 * step))
                 }
                 let scale = max(1, analytic.map { Swift.abs($0) }.max() ?? 1)

@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import NFMKernels
 
 /// The cores that elementwise loops split over.
 let processorCount = ComputeThreads.cores

@@ -1,34 +1,65 @@
 import Foundation
 
-/// The immutable-once-published buffer behind a `Tensor`: Float32, dense, 64-byte aligned so that
-/// oneDNN's vector loads are aligned. Tensors share a storage freely; anything that mutates one
-/// copies first unless it holds the only reference (copy on write), which gives `Tensor` value semantics.
+/// The memory behind a `Tensor`: a handle that the backend owns. Float32, dense, 64-byte aligned so
+/// that oneDNN's vector loads are aligned.
+///
+/// Modules above NFMKernels hold a `TensorBuffer` only as an opaque handle: they pass it to the
+/// primitives of `ComputeBackend` and never reach its memory, except through the named host-copy
+/// helpers below (`init(copying:)`, `init(count:fillingHost:)`, `copyToHost()`, `withHostCopy(_:)`).
+/// Why: a device backend (DESIGN.md §1's CUDA plan) would keep this memory on the GPU; then those
+/// helpers are the only places where bytes cross to the host, and every one of them is named.
+///
+/// Tensors share a buffer freely; anything that mutates one copies first unless it holds the only
+/// reference (copy on write), which gives `Tensor` value semantics.
 ///
 /// Buffers of 16 KiB and more come from `BufferPool`, which keeps freed buffers for reuse: a training
 /// step allocates and frees the same sizes every time, and fresh pages from the kernel cost a page
 /// fault and a zeroing each (measured: 11% of an NFM training step before the pool).
-final class TensorStorage: @unchecked Sendable {
+public final class TensorBuffer: @unchecked Sendable {
+    /// The elements; reached only inside NFMKernels.
     let pointer: UnsafeMutablePointer<Float>
-    let count: Int
+    /// The number of Float32 elements.
+    public let count: Int
     /// The pool's size class the buffer came from, or 0 for a buffer of its own.
     private let pooledCapacity: Int
 
-    /// Uninitialised storage of `count` floats; the caller writes every element before publishing it.
-    init(uninitializedCount count: Int) {
+    /// Uninitialised storage of `count` floats; a primitive writes every element before it is read.
+    public init(uninitializedCount count: Int) {
         self.count = count
         let (raw, capacity) = BufferPool.shared.allocate(floats: Swift.max(count, 1))
         self.pooledCapacity = capacity
         self.pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
     }
 
-    convenience init(repeating value: Float, count: Int) {
+    /// `count` copies of `value`.
+    public convenience init(repeating value: Float, count: Int) {
         self.init(uninitializedCount: count)
         pointer.initialize(repeating: value, count: count)
     }
 
-    convenience init(copying source: UnsafeBufferPointer<Float>) {
+    /// Host-copy helper: a buffer holding a copy of `source`.
+    public convenience init(copying source: UnsafeBufferPointer<Float>) {
         self.init(uninitializedCount: source.count)
         if let base = source.baseAddress { pointer.initialize(from: base, count: source.count) }
+    }
+
+    /// Host-copy helper: a buffer of `count` elements that `fill` writes in host memory, every
+    /// element, before it is copied in. On this CPU backend the host memory is the buffer itself.
+    public convenience init(count: Int, fillingHost fill: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        self.init(uninitializedCount: count)
+        try fill(mutableBuffer)
+    }
+
+    /// A new buffer holding the same elements.
+    public func copy() -> TensorBuffer { TensorBuffer(copying: buffer) }
+
+    /// Host-copy helper: the elements, copied out to a host array.
+    public func copyToHost() -> [Float] { Array(buffer) }
+
+    /// Host-copy helper: lends `body` a read-only host copy of the elements (on this CPU backend,
+    /// the buffer itself, with no copy). `body` must not keep the pointer.
+    public func withHostCopy<Result>(_ body: (UnsafeBufferPointer<Float>) throws -> Result) rethrows -> Result {
+        try withExtendedLifetime(self) { try body(buffer) }
     }
 
     deinit { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), capacity: pooledCapacity) }
@@ -46,7 +77,7 @@ final class TensorStorage: @unchecked Sendable {
 /// a buffer freed beyond the cap is returned to the system, so memory cannot grow without bound.
 /// Thread-safe: tensors are freed on whichever thread drops the last reference.
 final class BufferPool: @unchecked Sendable {
-    /// The pool every `TensorStorage` uses.
+    /// The pool every `TensorBuffer` uses.
     static let shared = BufferPool(
         capacityBytes: (ProcessInfo.processInfo.environment["NFM_BUFFER_POOL_MIB"].flatMap(Int.init) ?? 2048) << 20)
 
