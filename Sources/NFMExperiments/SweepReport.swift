@@ -193,8 +193,9 @@ public struct SweepReport: Sendable {
     public func markdown() -> String {
         let finished = armNames.map { arm in "\(arm) \(runs.filter { $0.arm == arm && $0.finalMetrics != nil }.count)/\(plan.seeds.count)" }
         var text = "# \(plan.program): \(armNames.joined(separator: " vs ")) over seeds \(plan.seeds.map(String.init).joined(separator: ", "))\n\n"
-        text += "Command flags common to every run: `\(plan.arguments.joined(separator: " "))`"
-            + (plan.arguments.isEmpty ? " (the program's defaults)" : "") + "\n\n"
+        text += plan.arguments.isEmpty
+            ? "Every run used the program's defaults (no flags beyond the seed and the model).\n\n"
+            : "Command flags common to every run: `\(plan.arguments.joined(separator: " "))`\n\n"
         text += "Finished runs: \(finished.joined(separator: ", ")). Each cell is the mean ± the half-width of its 95% "
             + "Student-t confidence interval (n runs). The paired column is \(armNames.last!) − \(armNames[0]) on the same "
             + "seed (same data and batches), with the p-value of a two-sided paired t-test.\n\n"
