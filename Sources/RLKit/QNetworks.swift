@@ -115,8 +115,8 @@ public final class NFMQNetwork: Module, QNetwork {
     /// Parameters that get gradients: all but the query layers, out blocks and gates of pass 1's slots,
     /// which only write and so never run them.
     public var trainedParameterCount: Int {
-        let idle = (0..<2).flatMap { slot in ["ad.query_layers.\(slot).", "ad.out_layers.\(slot).", "ad.gammas.\(slot)"] }
-        return namedParameters().filter { name, _ in !idle.contains { name.hasPrefix($0) } }.reduce(0) { $0 + $1.tensor.scalarCount }
+        // Pass 1's two slots only write (DESIGN.md §2), the rule every NFM network here shares.
+        parameterCount - nfm.readParameterCount(slots: 0..<nfm.slotCount / Self.passes)
     }
 
     /// conv1, conv2, conv1b, conv2b, ad, fc_hidden, output.

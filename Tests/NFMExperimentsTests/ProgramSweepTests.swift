@@ -10,7 +10,8 @@ func programBuilt(_ name: String) -> Bool { FileManager.default.isExecutableFile
 /// final metrics, the summary with the paired difference, and band plots.
 @Suite(.serialized) struct ProgramSweepTests {
     func checkSweep(_ directory: String, metric: String, output: String) throws {
-        let report = try SweepReport.load(plan: SeedSweep.savedPlan(in: directory), sweep: SeedSweep(plan: SeedSweep.savedPlan(in: directory), directory: directory, concurrentRuns: 1))
+        let plan = try SeedSweep.savedPlan(in: directory)
+        let report = try SweepReport.load(plan: plan, sweep: SeedSweep(plan: plan, directory: directory, concurrentRuns: 1))
         #expect(report.runs.count == 4 && report.runs.allSatisfy { $0.finalMetrics != nil }, "\(output)")
         #expect(report.values(of: metric, arm: "baseline").count == 2 && report.values(of: metric, arm: "nfm").count == 2)
         #expect(report.pairedDifference(of: metric)?.seeds == [1, 2])
