@@ -7,7 +7,11 @@ import NFMTensor
 
 /// A Q-network: [N, channels, 10, 10] observations → [N, actions] action values. Its parameters are
 /// found and trained as any module's (`valueAndGrad(model:)`, `optimizer.update(model:gradients:)`).
-public protocol QNetwork: UnaryLayer {}
+public protocol QNetwork: UnaryLayer {
+    /// The convolution, matrix-product and attention FLOPs of a forward and a backward pass over
+    /// `examples` observations (for `nfm-rl speed` and nfm-bench: how much of the machine a frame uses).
+    func work(examples: Int) -> FlopCount
+}
 
 /// The encoder in front of the 128-unit head.
 public enum EncoderKind: String, Sendable, Codable, CaseIterable {
@@ -45,6 +49,17 @@ public final class BaselineQNetwork: Module, QNetwork {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let features = relu(conv(x)).flattened(fromAxis: 1)
         return output(relu(hidden(features)))
+    }
+
+    /// conv (reads the observations: no data gradient), fc_hidden, output.
+    public func work(examples: Int) -> FlopCount {
+        var work = FlopCount()
+        work.convolution(
+            conv.inputChannels, conv.outputChannels, kernel: conv.kernelSize, outputPixels: 8 * 8, examples: examples,
+            needsDataGradient: false)
+        work.linear(hidden.inputFeatures, hidden.outputFeatures, examples: examples)
+        work.linear(output.inputFeatures, output.outputFeatures, examples: examples)
+        return work
     }
 }
 
@@ -145,6 +160,38 @@ public final class NFMQNetwork: Module, QNetwork {
             }
         }
         return output(relu(hidden(x.flattened(fromAxis: 1))))
+    }
+
+    /// Layer by layer as `callAsFunction` runs them. The attention's own products per read pixel and
+    /// memory entry: q·k over heads·d_k and the weighted sum over heads·d_v, forward; twice that backward.
+    public func work(examples: Int) -> FlopCount {
+        var work = FlopCount()
+        let pixels = [10 * 10, 8 * 8]
+        let keyChannels = nfm.heads * nfm.keySize, valueChannels = nfm.heads * nfm.valueSize
+        var entries = 0
+        for pass in 0..<Self.passes {
+            for layer in 0..<2 {
+                let conv = convolutions[pass][layer]
+                func convolution(_ input: Int, _ output: Int, kernel: Int, needsDataGradient: Bool = true) {
+                    work.convolution(
+                        input, output, kernel: kernel, outputPixels: pixels[layer], examples: examples,
+                        needsDataGradient: needsDataGradient)
+                }
+                convolution(conv.inputChannels, conv.outputChannels, kernel: conv.kernelSize, needsDataGradient: layer > 0)
+                convolution(conv.outputChannels, keyChannels, kernel: 1)
+                convolution(conv.outputChannels, valueChannels, kernel: 1)
+                entries += 1
+                guard pass > 0 else { continue }
+                convolution(conv.outputChannels, keyChannels, kernel: 1)
+                convolution(valueChannels, conv.outputChannels, kernel: 3)
+                convolution(conv.outputChannels, conv.outputChannels, kernel: 3)
+                let attention = 2 * Double(examples * pixels[layer] * (keyChannels + valueChannels) * entries)
+                work.add(forward: attention, backward: 2 * attention)
+            }
+        }
+        work.linear(hidden.inputFeatures, hidden.outputFeatures, examples: examples)
+        work.linear(output.inputFeatures, output.outputFeatures, examples: examples)
+        return work
     }
 }
 

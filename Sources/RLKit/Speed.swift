@@ -66,6 +66,14 @@ public struct SpeedMeasurement: Sendable {
 }
 
 extension DQNAgent {
+    /// The convolution, matrix-product and attention FLOPs of one training frame past the replay
+    /// start: Q(s) for the one observation acted on, Q_target(s') for a batch, and the update's
+    /// forward and backward on the batch (MinAtar's algorithm, one update per frame).
+    public var flopsPerTrainingFrame: Double {
+        let batch = configuration.batchSize
+        return online.work(examples: 1).forward + online.work(examples: batch).forward + online.work(examples: batch).training
+    }
+
     /// Times the parts of a training frame (CPU time) on a filled replay buffer: the agent plays its random
     /// start first, then each part runs `repetitions` times (median reported), then `frames` whole
     /// training frames are timed. Changes the agent (it trains), so use a throwaway one.

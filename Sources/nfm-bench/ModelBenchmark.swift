@@ -75,33 +75,20 @@ func runModelBenchmark(model kind: ModelKind, batch: Int, warmup: Int, iteration
 }
 
 /// Convolution and matrix-product FLOPs of the Sort-of-CLEVR models, counted layer by layer
-/// (2·multiply-adds). Backward counts the data gradient (skipped for convolutions that read the
-/// images, which need none) and the weight gradient, each as many FLOPs as the forward. The fused
-/// attention's own products (q·k and the weighted sum of values) are counted apart in `attention`.
+/// (`FlopCount`; the convolutions that read the images need no data gradient). The fused attention's
+/// own products (q·k and the weighted sum of values) are counted apart in `attention`.
 struct ModelFlops {
-    var forward = 0.0
-    var backward = 0.0
+    var work = FlopCount()
     var attention = 0.0
-    var train: Double { forward + backward }
-    var inference: Double { forward }
+    var train: Double { work.training }
+    var inference: Double { work.forward }
 
     init(model: ModelKind, batch: Int, widths: [Int], configuration: NFMConfiguration) {
-        let n = Double(batch)
         var sizes: [Int] = []
         var size = 75
         for _ in widths {
             size = (size + 2 - 3) / 2 + 1
             sizes.append(size)
-        }
-        func convolution(_ input: Int, _ output: Int, kernel: Int, at size: Int, needsDataGradient: Bool = true) {
-            let flops = 2 * n * Double(output * size * size * input * kernel * kernel)
-            forward += flops
-            backward += flops * (needsDataGradient ? 2 : 1)
-        }
-        func linear(_ input: Int, _ output: Int) {
-            let flops = 2 * n * Double(input * output)
-            forward += flops
-            backward += 2 * flops
         }
         let passes = model == .nfm ? 2 : 1
         let keyChannels = configuration.heads * configuration.keySize
@@ -110,25 +97,28 @@ struct ModelFlops {
         for pass in 0..<passes {
             var channels = 3
             for (layer, width) in widths.enumerated() {
-                convolution(channels, width, kernel: 3, at: sizes[layer], needsDataGradient: layer > 0)
+                let pixels = sizes[layer] * sizes[layer]
+                func convolution(_ input: Int, _ output: Int, kernel: Int, needsDataGradient: Bool = true) {
+                    work.convolution(input, output, kernel: kernel, outputPixels: pixels, examples: batch, needsDataGradient: needsDataGradient)
+                }
+                convolution(channels, width, kernel: 3, needsDataGradient: layer > 0)
                 channels = width
                 guard model == .nfm else { continue }
-                convolution(width, keyChannels, kernel: 1, at: sizes[layer])
-                convolution(width, valueChannels, kernel: 1, at: sizes[layer])
+                convolution(width, keyChannels, kernel: 1)
+                convolution(width, valueChannels, kernel: 1)
                 entrySizes.append(sizes[layer])
                 if pass > 0 {
-                    convolution(width, keyChannels, kernel: 1, at: sizes[layer])
-                    convolution(valueChannels, width, kernel: 3, at: sizes[layer])
-                    convolution(width, width, kernel: 3, at: sizes[layer])
-                    let pixels = Double(sizes[layer] * sizes[layer])
-                    let perEntry = 2 * n * pixels * Double(keyChannels + valueChannels)
+                    convolution(width, keyChannels, kernel: 1)
+                    convolution(valueChannels, width, kernel: 3)
+                    convolution(width, width, kernel: 3)
+                    let perEntry = 2 * Double(batch) * Double(pixels) * Double(keyChannels + valueChannels)
                     attention += 3 * perEntry * Double(entrySizes.count)  // forward, then two products backward
                 }
             }
         }
-        convolution(widths.last!, 64, kernel: 1, at: 5)
-        linear(64 * 25 + 11, 256)
-        linear(256, 256)
-        linear(256, 10)
+        work.convolution(widths.last!, 64, kernel: 1, outputPixels: 25, examples: batch)
+        work.linear(64 * 25 + 11, 256, examples: batch)
+        work.linear(256, 256, examples: batch)
+        work.linear(256, 10, examples: batch)
     }
 }

@@ -6,6 +6,7 @@ import ArgumentParser
 import Envs
 import Foundation
 import NFMKernels
+import RLKit
 
 /// How many iterations to time, shared by every subcommand.
 struct IterationOptions: ParsableArguments {
@@ -21,6 +22,8 @@ struct IterationOptions: ParsableArguments {
     var timedIterations: Int { iterations ?? (quick ? 5 : 20) }
     var warmupIterations: Int { warmup ?? (quick ? 1 : 3) }
 }
+
+extension EncoderKind: ExpressibleByArgument {}
 
 @main
 struct NFMBench: ParsableCommand {
@@ -93,9 +96,13 @@ extension NFMBench {
                 }
             }
             if wanted.contains("dqn") {
-                let result = try runDQNBenchmark(framesPerIteration: 100, warmup: warmup, iterations: iterations)
-                report.dqn = result
-                report.printDQN(result)
+                for encoder in EncoderKind.allCases {
+                    let result = try runDQNBenchmark(
+                        encoder: encoder, threads: 1, framesPerIteration: encoder == .nfm ? 20 : 100, warmup: warmup,
+                        iterations: iterations)
+                    report.dqn.append(result)
+                    report.printDQN(result)
+                }
             }
             report.printSummary()
             let path = json ?? "runs/bench-\(BenchmarkReport.timestamp()).json"
@@ -162,16 +169,23 @@ extension NFMBench {
     /// DQN training throughput.
     struct DQN: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "dqn", abstract: "Time DQN training frames (MinAtar's network, batch 32); print one JSON line.")
+            commandName: "dqn", abstract: "Time DQN training frames (Breakout, batch 32); print one JSON line.")
 
         @OptionGroup var options: IterationOptions
 
         @Option(help: "Frames per timed iteration.")
         var frames = 100
 
+        @Option(help: "The Q-network's encoder: baseline (MinAtar's network) or nfm.")
+        var encoder: EncoderKind = .baseline
+
+        @Option(help: "oneDNN (OpenMP) threads; nfm-rl trains on 1.")
+        var threads = 1
+
         func run() throws {
             let result = try runDQNBenchmark(
-                framesPerIteration: frames, warmup: options.warmupIterations, iterations: options.timedIterations)
+                encoder: encoder, threads: threads, framesPerIteration: frames, warmup: options.warmupIterations,
+                iterations: options.timedIterations)
             try printJSONLine(result)
         }
     }

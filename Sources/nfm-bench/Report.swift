@@ -9,7 +9,7 @@ struct BenchmarkReport: Codable {
     var models: [ModelResult] = []
     var attention: AttentionResult?
     var games: [EnvironmentResult] = []
-    var dqn: DQNResult?
+    var dqn: [DQNResult] = []
 
     init(machine: MachineDescription, iterations: Int, warmup: Int) {
         self.machine = machine
@@ -67,7 +67,12 @@ struct BenchmarkReport: Codable {
     func printGame(_ result: EnvironmentResult) { row("game \(result.game)", result.stepsPerSecond) }
 
     func printDQN(_ result: DQNResult) {
-        row("DQN \(result.game) batch \(result.batch)", result.framesPerSecond, "act + store + update per frame")
+        let work = result.flopsPerFrame * result.framesPerCPUSecond / 1e9
+        var note = String(
+            format: "%.0f per CPU-second, %.1f MFLOP/frame = %.1f GFLOP/s", result.framesPerCPUSecond,
+            result.flopsPerFrame / 1e6, work)
+        if let gemm { note += String(format: " (%.0f%% of gemm)", 100 * work / gemm.gigaflopsPerSecond.median) }
+        row("DQN \(result.encoder) \(result.game) batch \(result.batch)", result.framesPerSecond, note)
     }
 
     func printHeader() {

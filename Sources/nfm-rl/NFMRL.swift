@@ -301,6 +301,12 @@ struct Speed: ParsableCommand {
             say("\(game), \(encoder.rawValue) encoder, \(ComputeThreads.current.map(String.init) ?? "?") oneDNN thread(s), batch \(configuration.batchSize):")
             for part in parts { say("  " + part.name.padding(toLength: 46, withPad: " ", startingAt: 0) + String(format: "%10.1f µs", part.microseconds)) }
             say(String(format: "  training frames per second: %.0f wall-clock, %.0f per CPU-second", framesPerSecond, framesPerCPUSecond))
+            // The work a frame needs bounds the frame rate: at the machine's sgemm rate on one core
+            // (`nfm-bench gemm`), frames/s can be at most that rate over these FLOPs.
+            let flops = agent.flopsPerTrainingFrame
+            say(String(
+                format: "  work per frame: %.1f MFLOP (convolutions, products, attention), %.1f GFLOP/s per CPU-second",
+                flops / 1e6, flops * framesPerCPUSecond / 1e9))
         }
     }
 }

@@ -1,5 +1,5 @@
-"""Runs nfm-bench and its PyTorch / MinAtar counterparts side by side and prints every ratio of issue 7's
-targets with PASS or FAIL. Called by compare.sh (which builds and sets up the venv); see that file.
+"""Runs nfm-bench and its PyTorch / MinAtar counterparts side by side and prints every ratio of issues 7's
+and 13's targets with PASS or FAIL. Called by compare.sh (which builds and sets up the venv); see that file.
 
 The machine is shared, so the two sides are interleaved: for each configuration, ours then theirs (the
 order alternates between rounds), each in a fresh process, and the figure kept for each side is the
@@ -63,6 +63,7 @@ def main():
     parser.add_argument("--models", default="baseline,nfm")
     parser.add_argument("--sections", default="models,games,dqn,kernels")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--before", default=None, help="an older release nfm-bench, timed beside --ours (DQN section)")
     args = parser.parse_args()
 
     torch_bench = [args.python, os.path.join(HERE, "torch_bench.py")]
@@ -130,13 +131,35 @@ def main():
                   flush=True)
 
     if "dqn" in sections:
-        ours, theirs = interleave([args.ours, "dqn", "--frames", "100"] + counts,
-                                  torch_bench + ["dqn", "--frames", "100"] + counts)
-        ours_rate = statistics.median(lines[0]["framesPerSecond"]["median"] for lines in ours)
-        theirs_rate = statistics.median(lines[0]["framesPerSecond"]["median"] for lines in theirs)
-        report["dqn"] = {"ours": ours_rate, "pytorch": theirs_rate}
-        print(f"DQN breakout batch 32: {ours_rate:.0f} vs {theirs_rate:.0f} frames/s ({ours_rate / theirs_rate:.2f}×)",
-              flush=True)
+        # Ours with each encoder on 1 thread (as nfm-rl trains), PyTorch's MinAtar network on 1 and 2 threads
+        # (its best counts), and, with --before, the same runs of an older nfm-bench (the speed-ups of issue 13).
+        report["dqn"] = {"ours": {}, "pytorch": {}, "before": {}}
+        for encoder in ("baseline", "nfm"):
+            frames = "100" if encoder == "baseline" else "20"
+            command = ["dqn", "--encoder", encoder, "--frames", frames] + counts
+            if args.before:
+                ours, before = interleave([args.ours] + command, [args.before] + command)
+                report["dqn"]["before"][encoder] = statistics.median(
+                    lines[0]["framesPerSecond"]["median"] for lines in before)
+            else:
+                ours = [run_json_lines([args.ours] + command)]
+            report["dqn"]["ours"][encoder] = statistics.median(lines[0]["framesPerSecond"]["median"] for lines in ours)
+            report["dqn"]["flopsPerFrame_" + encoder] = ours[0][0]["flopsPerFrame"]
+        for threads in (1, 2):
+            theirs = [run_json_lines(torch_bench + ["dqn", "--frames", "100", "--threads", str(threads)] + counts)
+                      for _ in range(args.rounds)]
+            report["dqn"]["pytorch"][threads] = statistics.median(lines[0]["framesPerSecond"]["median"] for lines in theirs)
+        best = max(report["dqn"]["pytorch"].values())
+        for encoder, rate in report["dqn"]["ours"].items():
+            work = report["dqn"]["flopsPerFrame_" + encoder]
+            line = f"DQN breakout batch 32, {encoder} encoder: {rate:.0f} frames/s, {work / 1e6:.1f} MFLOP/frame = " \
+                   f"{rate * work / 1e9:.1f} GFLOP/s"
+            if encoder in report["dqn"]["before"]:
+                line += f"; before {report['dqn']['before'][encoder]:.0f} ({rate / report['dqn']['before'][encoder]:.2f}×)"
+            if encoder == "baseline":
+                line += f"; PyTorch 1 thread {report['dqn']['pytorch'][1]:.0f}, 2 threads {report['dqn']['pytorch'][2]:.0f} " \
+                        f"({rate / best:.2f}× its best)"
+            print(line, flush=True)
 
     # The targets of issue 7, each as a ratio measured in this run.
     checks = []
@@ -163,8 +186,14 @@ def main():
         ratio = game["ours"] / game["minatar"]
         checks.append((f"game {game['game']} steps/s (ours / MinAtar)", ratio, "≥ 10", ratio >= 10))
     if report["dqn"]:
-        ratio = report["dqn"]["ours"] / report["dqn"]["pytorch"]
-        checks.append(("DQN training frames/s (ours / PyTorch)", ratio, "≥ 3", ratio >= 3))
+        ours, best = report["dqn"]["ours"], max(report["dqn"]["pytorch"].values())
+        checks.append(("DQN training frames/s, baseline network (ours / PyTorch's best thread count)",
+                       ours["baseline"] / best, "≥ 6", ours["baseline"] / best >= 6))
+        before = report["dqn"]["before"]
+        for encoder, goal in (("baseline", 2), ("nfm", 4)):
+            if encoder in before:
+                ratio = ours[encoder] / before[encoder]
+                checks.append((f"DQN training frames/s, {encoder} encoder (ours / before)", ratio, f"≥ {goal}", ratio >= goal))
     report["checks"] = [{"figure": name, "ratio": ratio, "target": target, "pass": passed}
                         for name, ratio, target, passed in checks]
     print("\n| target | ratio | goal | |\n| --- | ---: | --- | --- |")

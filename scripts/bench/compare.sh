@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark (issue 7): NFM-Swift's nfm-bench (release build) against the PyTorch
+# Side-by-side benchmark (issues 7 and 13): NFM-Swift's nfm-bench (release build) against the PyTorch
 # reference of the same Sort-of-CLEVR models, MinAtar's game throughput, and a PyTorch DQN with
 # MinAtar's network, all on this machine in one go; prints every ratio with PASS/FAIL and writes
 # runs/compare-<timestamp>.json. Record the figures in BENCHMARKS.md.
 #
 #   scripts/bench/compare.sh [--quick] [--rounds N] [--iterations N] [--sections models,games,dqn,kernels]
+#                            [--before OLD/nfm-bench]
+#
+# --before times an older release nfm-bench (e.g. main's, built in another worktree) beside this one in the
+# DQN section, alternating run by run, and checks issue 13's speed-ups (baseline ≥ 2×, NFM encoder ≥ 4×).
 #
 # Setup (once; torch installs offline from pip's local wheel folder, minatar from PyPI):
 #   python3 -m venv .venv-bench && .venv-bench/bin/pip install "torch==2.13.0+cpu" numpy minatar==1.0.15

@@ -3,7 +3,7 @@ JSON lines with the same fields, so the two can be compared ratio by ratio.
 
     torch_bench.py model --model nfm --batch 64 [--iterations 20 --warmup 3]   train step, inference, peak RSS
     torch_bench.py games [--steps 20000]                                         MinAtar env steps/s, all five games
-    torch_bench.py dqn [--frames 100]                                            DQN training frames/s (MinAtar's network)
+    torch_bench.py dqn [--frames 100] [--threads 1]                             DQN training frames/s (MinAtar's network)
 
 Each figure is the median over the timed iterations after the warm-up, with the spread, in the
 units nfm-bench uses (ms, steps/s, frames/s). The Sort-of-CLEVR models come from the reference
@@ -131,6 +131,7 @@ def dqn_benchmark(args):
     pass on the state), one stored transition, one update on 32 sampled transitions (target network
     forward, Q forward and backward, smooth-L1, centered RMSprop). The same loop as nfm-bench dqn."""
     from minatar import Environment
+    torch.set_num_threads(args.threads)
     torch.manual_seed(9)
     random.seed(9)
     environment = Environment("breakout")
@@ -218,6 +219,7 @@ def main():
             command.add_argument("--steps", type=int, default=20_000)
         if name == "dqn":
             command.add_argument("--frames", type=int, default=100)
+            command.add_argument("--threads", type=int, default=1, help="torch threads (1 is MinAtar's best here)")
     args = parser.parse_args()
     args.iterations = args.iterations or (5 if args.quick else 20)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)

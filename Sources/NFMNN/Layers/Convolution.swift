@@ -24,6 +24,13 @@ public final class Conv2d: Module, UnaryLayer {
         self.bias = bias ? Initializer.defaultBias(count: outputChannels, fanIn: Initializer.fanIn(shape), using: &generator) : nil
     }
 
+    /// Channels read (torch's `in_channels`).
+    public var inputChannels: Int { weight.shape[1] }
+    /// Channels written (torch's `out_channels`).
+    public var outputChannels: Int { weight.shape[0] }
+    /// The window's side (torch's `kernel_size`, square here).
+    public var kernelSize: Int { weight.shape[2] }
+
     /// Convolves an [N, C, H, W] batch.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)

@@ -14,6 +14,11 @@ public final class Linear: Module, UnaryLayer {
         self.bias = bias ? Initializer.defaultBias(count: outputFeatures, fanIn: inputFeatures, using: &generator) : nil
     }
 
+    /// Features read (torch's `in_features`).
+    public var inputFeatures: Int { weight.shape[1] }
+    /// Features written (torch's `out_features`).
+    public var outputFeatures: Int { weight.shape[0] }
+
     /// Applies the affine map to the last axis of `x`.
     public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
 }
