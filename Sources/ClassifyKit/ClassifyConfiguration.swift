@@ -3,6 +3,7 @@
 
 import NFMLayers
 import NFMModels
+import NFMOptimizers
 
 /// The data set a run trains on.
 public enum ClassifyDataset: String, Codable, CaseIterable, Sendable {
@@ -58,6 +59,23 @@ public enum ClassifyArchitecture: String, Codable, CaseIterable, Sendable {
     case preActResNet18 = "preact-resnet18"
 }
 
+/// How the learning rate moves over a run's steps.
+public enum ClassifyLearningRateSchedule: String, Codable, CaseIterable, Sendable {
+    /// The rate of `--learning-rate` throughout (the paper's and the reference's).
+    case constant
+    /// Cosine annealing from `--learning-rate` to 0 over the run's steps
+    /// (`torch.optim.lr_scheduler.CosineAnnealingLR` with `T_max` = steps, stepped once per step).
+    case cosine
+
+    /// The schedule for a run of `steps` steps starting at `learningRate`; nil when the rate stays.
+    public func schedule(learningRate: Double, steps: Int) -> (any LearningRateSchedule)? {
+        switch self {
+        case .constant: return nil
+        case .cosine: return CosineAnnealingLR(baseLearningRate: learningRate, annealingSteps: steps)
+        }
+    }
+}
+
 /// A named set of defaults.
 public enum ClassifyPreset: String, Codable, CaseIterable, Sendable {
     /// Sized to train both models in about 10 minutes on 2 CPU cores (reduced widths, data and steps).
@@ -107,8 +125,10 @@ public struct ClassifyConfiguration: Codable, Equatable, Sendable {
     public var batchSize: Int
     /// Sort-of-CLEVR: whether a batch is of questions or of whole images.
     public var batching: ClassifyBatching
-    /// Adam's learning rate.
+    /// Adam's learning rate (the starting rate under a schedule).
     public var learningRate: Double
+    /// How the rate moves over the steps.
+    public var learningRateSchedule: ClassifyLearningRateSchedule
     /// The one seed every random draw of the run derives from.
     public var seed: UInt64
     /// Evaluate every this many steps (and at the end).
@@ -129,6 +149,7 @@ public struct ClassifyConfiguration: Codable, Equatable, Sendable {
         case batchSize = "batch_size"
         case headPooling = "head_pooling"
         case learningRate = "learning_rate"
+        case learningRateSchedule = "lr_schedule"
         case evaluationInterval = "eval_every"
         case checkpointInterval = "checkpoint_every"
     }
@@ -156,6 +177,7 @@ public struct ClassifyConfiguration: Codable, Equatable, Sendable {
         try container.encode(batchSize, forKey: .batchSize)
         try container.encode(batching, forKey: .batching)
         try container.encode(learningRate, forKey: .learningRate)
+        try container.encode(learningRateSchedule, forKey: .learningRateSchedule)
         try container.encode(seed, forKey: .seed)
         try container.encode(evaluationInterval, forKey: .evaluationInterval)
         try container.encode(checkpointInterval, forKey: .checkpointInterval)
@@ -178,7 +200,7 @@ public struct ClassifyConfiguration: Codable, Equatable, Sendable {
             preset: preset, dataset: dataset, model: .both, dataDirectory: nil, heldOutColors: 2,
             trainingImages: 9_800, testImages: 2_000, outOfDistributionImages: 2_000,
             heads: 4, keySize: 16, valueSize: 16, topK: 3, passes: 2, architecture: .cnn, widths: [48, 96, 192, 384], headPooling: .reference,
-            steps: 459_300, batchSize: 64, batching: .questions, learningRate: 1e-4, seed: 1, evaluationInterval: 3_062,
+            steps: 459_300, batchSize: 64, batching: .questions, learningRate: 1e-4, learningRateSchedule: .constant, seed: 1, evaluationInterval: 3_062,
             checkpointInterval: 3_062)
         switch (preset, dataset) {
         case (.paper, .sortOfCLEVR):
@@ -280,8 +302,9 @@ public struct ClassifyConfiguration: Codable, Equatable, Sendable {
 
 extension ClassifyConfiguration {
     /// Decodes config.json. Keys added after the first release (`batching`, `head_pooling`,
-    /// `architecture`) default to what runs did before them (question batches, the reference's
-    /// pooling, the small CNN), so that older run directories still resume and evaluate.
+    /// `architecture`, `lr_schedule`) default to what runs did before them (question batches, the
+    /// reference's pooling, the small CNN, a constant rate), so that older run directories still
+    /// resume and evaluate.
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
@@ -305,6 +328,8 @@ extension ClassifyConfiguration {
             batchSize: try container.decode(Int.self, forKey: .batchSize),
             batching: try container.decodeIfPresent(ClassifyBatching.self, forKey: .batching) ?? .questions,
             learningRate: try container.decode(Double.self, forKey: .learningRate),
+            learningRateSchedule: try container.decodeIfPresent(ClassifyLearningRateSchedule.self, forKey: .learningRateSchedule)
+                ?? .constant,
             seed: try container.decode(UInt64.self, forKey: .seed),
             evaluationInterval: try container.decode(Int.self, forKey: .evaluationInterval),
             checkpointInterval: try container.decode(Int.self, forKey: .checkpointInterval))

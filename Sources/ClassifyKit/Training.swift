@@ -66,13 +66,19 @@ public enum ClassifyTraining {
         log("\(kind.rawValue): \(groupedThousands(model.parameterCount)) parameters (\(groupedThousands(model.trainedParameterCount)) trained), \(configuration.steps) steps of batch \(configuration.batchSize)\(unit)")
 
         let step = try makeStep(model: model, optimizer: optimizer, data: data, configuration: configuration, seeds: seeds)
+        // The rate is a function of the step number alone (0 for the first step, as torch's scheduler
+        // before its first `step()`), so a resumed run follows the same schedule.
+        let schedule = configuration.learningRateSchedule.schedule(
+            learningRate: configuration.learningRate, steps: configuration.steps)
         var stepSeconds: [Double] = []
         var latest: (step: Int, evaluation: Evaluation)?
         let outcome = try trainer.run(
             step: { number, generator in
+                if let schedule { optimizer.learningRate = schedule.learningRate(at: number) }
                 let before = ProgressBar.monotonicSeconds()
-                let metrics = try step(number, &generator)
+                var metrics = try step(number, &generator)
                 stepSeconds.append(ProgressBar.monotonicSeconds() - before)
+                if schedule != nil { metrics["train/learning_rate"] = optimizer.learningRate }
                 return metrics
             },
             evaluate: { number in

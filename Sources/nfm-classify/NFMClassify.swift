@@ -43,6 +43,7 @@ extension ClassifyPreset: ExpressibleByArgument {}
 extension ClassifyBatching: ExpressibleByArgument {}
 extension HeadPooling: ExpressibleByArgument {}
 extension ClassifyArchitecture: ExpressibleByArgument {}
+extension ClassifyLearningRateSchedule: ExpressibleByArgument {}
 /// A comma-separated list of channel counts, e.g. `48,96,192,384`.
 struct Widths: ExpressibleByArgument {
     var values: [Int]
@@ -167,6 +168,9 @@ struct Train: ParsableCommand {
     @Option(help: "Adam's learning rate. (default: Sort-of-CLEVR quick 1e-3 / paper 1e-4, the paper's; Fashion-MNIST 1e-4)")
     var learningRate: Double?
 
+    @Option(name: .customLong("lr-schedule"), help: "How the learning rate moves: constant, or cosine (annealed to 0 over the steps, as torch's CosineAnnealingLR). (default: constant)")
+    var learningRateSchedule: ClassifyLearningRateSchedule?
+
     @Option(help: "Evaluate on the test set(s) every N steps and at the end (0: only at the end). (default: Sort-of-CLEVR quick 300 / paper 3062; Fashion-MNIST quick 500 / paper 937)")
     var evalEvery: Int?
 
@@ -208,6 +212,7 @@ struct Train: ParsableCommand {
         if let batchSize { configuration.batchSize = batchSize }
         if let batching { configuration.batching = batching }
         if let learningRate { configuration.learningRate = learningRate }
+        if let learningRateSchedule { configuration.learningRateSchedule = learningRateSchedule }
         if let evalEvery { configuration.evaluationInterval = evalEvery }
         if let checkpointEvery { configuration.checkpointInterval = checkpointEvery }
     }

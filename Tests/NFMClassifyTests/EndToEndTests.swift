@@ -207,12 +207,39 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(results.map(\.outcome), [.completed(steps: 2), .completed(steps: 2)])
     }
 
+    func testACosineScheduleAnnealsTheRateStepByStepAndResumesOnIt() throws {
+        var configuration = tinySortOfCLEVR(steps: 4)
+        configuration.model = .baseline
+        configuration.learningRateSchedule = .cosine
+        let straight = try ClassifySession.train(configuration: configuration, runPath: root + "/cosine", resume: false, log: { _ in })
+        // CosineAnnealingLR with T_max = 4, read before each of the 4 steps: base · (1 + cos(π t / 4)) / 2.
+        let rates = try MetricsWriterLosses.values(of: "train/learning_rate", in: straight[0].run.path)
+        let expected = (0..<4).map { configuration.learningRate * (1 + cos(Double.pi * Double($0) / 4)) / 2 }
+        XCTAssertEqual(rates.count, 4)
+        for (rate, want) in zip(rates, expected) { XCTAssertEqual(rate, want, accuracy: 1e-12) }
+        var constant = configuration
+        constant.learningRateSchedule = .constant
+        let unscheduled = try ClassifySession.train(configuration: constant, runPath: root + "/constant", resume: false, log: { _ in })
+        XCTAssertNotEqual(
+            try MetricsWriterLosses.losses(in: straight[0].run.path).last?.value,
+            try MetricsWriterLosses.losses(in: unscheduled[0].run.path).last?.value, "the schedule changes the training")
+        // Lost after step 2 (its last checkpoint gone) and resumed: the same rates and losses again.
+        try FileManager.default.copyItem(atPath: root + "/cosine", toPath: root + "/resumed")
+        let modelPath = straight[0].run.path.replacingOccurrences(of: root + "/cosine", with: root + "/resumed")
+        try FileManager.default.removeItem(atPath: modelPath + "/checkpoints/step-000000004")
+        let resumed = try ClassifySession.train(configuration: configuration, runPath: root + "/resumed", resume: true, log: { _ in })
+        XCTAssertEqual(try MetricsWriterLosses.values(of: "train/learning_rate", in: resumed[0].run.path), rates)
+        XCTAssertEqual(
+            try MetricsWriterLosses.losses(in: resumed[0].run.path).map(\.value),
+            try MetricsWriterLosses.losses(in: straight[0].run.path).map(\.value))
+    }
+
     func testAConfigWrittenBeforeTheNewerKeysStillDecodes() throws {
         let current = ClassifyConfiguration.defaults(preset: .paper, dataset: .sortOfCLEVR)
         var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: JSONEncoder().encode(current)) as? [String: Any])
-        for key in ["batching", "head_pooling", "architecture"] { XCTAssertNotNil(object.removeValue(forKey: key), key) }
+        for key in ["batching", "head_pooling", "architecture", "lr_schedule"] { XCTAssertNotNil(object.removeValue(forKey: key), key) }
         let decoded = try JSONDecoder().decode(ClassifyConfiguration.self, from: JSONSerialization.data(withJSONObject: object))
-        XCTAssertEqual(decoded, current, "older runs batched questions, pooled as the reference and used the small CNN")
+        XCTAssertEqual(decoded, current, "older runs batched questions, pooled as the reference, used the small CNN and a constant rate")
         XCTAssertEqual(try JSONDecoder().decode(ClassifyConfiguration.self, from: JSONEncoder().encode(current)), current)
     }
 
@@ -248,5 +275,10 @@ final class EndToEndTests: XCTestCase {
 enum MetricsWriterLosses {
     static func losses(in run: String) throws -> [(step: Int, value: Double)] {
         try MetricsWriter.load(directory: run)["train/loss", default: []].map { ($0.step, $0.value) }
+    }
+
+    /// The values of metric `name`, step by step.
+    static func values(of name: String, in run: String) throws -> [Double] {
+        try MetricsWriter.load(directory: run)[name, default: []].map(\.value)
     }
 }

@@ -62,6 +62,29 @@ final class QNetworkTests: XCTestCase {
         XCTAssertEqual(network(Tensor(zeros: [5, 4, 10, 10])).shape, [5, 6])
     }
 
+    /// FLOPs worked out by hand from the layer shapes (2 per multiply-add).
+    func testWorkPerExampleAndFrame() throws {
+        var generator = SeededGenerator(seed: 1)
+        let baseline = BaselineQNetwork(inputChannels: 4, actionCount: 6, using: &generator)
+        // conv 4·16·9·64 = 36,864, fc_hidden 1,024·128 = 131,072, output 128·6 = 768 multiply-adds.
+        XCTAssertEqual(baseline.work(examples: 1).forward, 2 * (36_864 + 131_072 + 768))
+        // The conv reads the observations: weight gradient only; the linears: weight and data.
+        XCTAssertEqual(baseline.work(examples: 1).backward, 2 * 36_864 + 4 * (131_072 + 768))
+        XCTAssertEqual(baseline.work(examples: 32).forward, 32 * baseline.work(examples: 1).forward)
+        let nfm = NFMQNetwork(inputChannels: 4, actionCount: 6, using: &generator)
+        // Multiply-adds: conv1 2 × 57,600; conv2 2 × 147,456; keys and values 4 × 25,600 (10×10) and
+        // 4 × 16,384 (8×8); pass 2's queries 25,600 + 16,384; out blocks 2 × 230,400 + 2 × 147,456; head
+        // 131,840. Attention 2 · pixels · (16 + 16) · entries: 3 entries at 10×10, 4 at 8×8.
+        let convolutions = 2 * 57_600 + 2 * 147_456 + 4 * 25_600 + 4 * 16_384 + 25_600 + 16_384 + 2 * 230_400 + 2 * 147_456
+        let attention = 2 * 100 * 32 * 3 + 2 * 64 * 32 * 4
+        XCTAssertEqual(nfm.work(examples: 1).forward, Double(2 * (convolutions + 131_840) + attention))
+        XCTAssertEqual(
+            nfm.work(examples: 1).backward, Double(2 * 2 * 57_600 + 4 * (convolutions - 2 * 57_600 + 131_840) + 2 * attention))
+        // A frame: Q(s) for one observation, Q_target(s') and the update on a batch of 32.
+        let agent = try DQNAgent(configuration: DQNConfiguration(game: "breakout", seed: 0, encoder: .baseline))
+        XCTAssertEqual(agent.flopsPerTrainingFrame, 41_166_336)
+    }
+
     func testNFMNetworkShapeCountsAndGradients() {
         var generator = SeededGenerator(seed: 1)
         let network = NFMQNetwork(inputChannels: 4, actionCount: 6, using: &generator)
