@@ -88,8 +88,12 @@ public enum ClassifyTraining {
                 try dataParallel?.synchronize()
                 return evaluation.metrics
             })
-        if let dataParallel, dataParallel.size > 1, let allReduce = median(dataParallel.allReduceSeconds) {
-            log(String(format: "\(kind.rawValue): all-reduce of the gradients %.1f ms per step (median, rank 0)", allReduce * 1000))
+        if let dataParallel, dataParallel.size > 1, let averaging = median(dataParallel.averagingSeconds),
+            let allReduce = median(dataParallel.allReduceSeconds), let fastest = dataParallel.allReduceSeconds.min()
+        {
+            log(String(
+                format: "\(kind.rawValue): gradient averaging %.1f ms per step, of which the all-reduce %.1f ms (medians on rank 0; fastest all-reduce %.1f ms)",
+                averaging * 1000, allReduce * 1000, fastest * 1000))
         }
         var result = ModelResult(
             kind: kind, outcome: outcome, evaluation: nil, parameterCount: model.parameterCount,

@@ -160,16 +160,18 @@ public final class MPI: ProcessGroup, @unchecked Sendable {
         }
     }
 
-    /// Replaces `values` on every rank by their elementwise sum over the ranks (MPI_Allreduce, MPI_SUM).
+    /// Replaces `values` on every rank by their elementwise sum over the ranks (MPI_Allreduce, MPI_SUM),
+    /// in place (MPI_IN_PLACE), so that a gradient buffer of many megabytes is not copied first.
     public func allReduceSum(_ values: inout [Float]) throws {
         precondition(values.count <= Int(Int32.max), "MPI.allReduceSum: \(values.count) values exceed one MPI message")
-        let input = values
-        try input.withUnsafeBytes { source in
-            try values.withUnsafeMutableBytes { target in
-                try Self.check("MPI_Allreduce", allreduce(source.baseAddress!, target.baseAddress!, Int32(input.count), floatType, sumOperation, world))
-            }
+        let count = Int32(values.count)
+        try values.withUnsafeMutableBytes { target in
+            try Self.check("MPI_Allreduce", allreduce(Self.inPlace(), target.baseAddress!, count, floatType, sumOperation, world))
         }
     }
+
+    /// Open MPI's MPI_IN_PLACE: `((void *) 1)` in its mpi.h (a constant of its ABI, not a symbol).
+    private static func inPlace() -> UnsafeRawPointer { UnsafeRawPointer(bitPattern: 1)! }
 
     /// Replaces `values` on every rank by rank `root`'s (MPI_Bcast); every rank passes the same count.
     public func broadcast(_ values: inout [Float], from root: Int = 0) throws {

@@ -50,8 +50,11 @@ public enum DataParallelError: Error, CustomStringConvertible, LocalizedError, E
 public final class DataParallel {
     /// The ranks training together.
     public let group: any ProcessGroup
-    /// Wall seconds of each step's all-reduce on this rank, for the measurement in BENCHMARKS.md.
+    /// Wall seconds of each step's all-reduce on this rank (waiting for the slowest rank included),
+    /// for the measurement in BENCHMARKS.md.
     public private(set) var allReduceSeconds: [Double] = []
+    /// Wall seconds of each step's whole averaging on this rank: the host copies in and out and the all-reduce.
+    public private(set) var averagingSeconds: [Double] = []
 
     /// This rank's side of training over `group`.
     public init(group: any ProcessGroup) { self.group = group }
@@ -131,12 +134,19 @@ public final class DataParallel {
         gradients: [String: Tensor], metrics: [String: Double], weight: Double
     ) throws -> (gradients: [String: Tensor], metrics: [String: Double]) {
         guard size > 1 else { return (gradients, metrics) }
+        let averagingStart = Date()
+        defer { averagingSeconds.append(Date().timeIntervalSince(averagingStart)) }
         let names = gradients.keys.sorted()
         let metricNames = metrics.keys.sorted()
         let scale = Float(weight)
         var buffer: [Float] = []
         buffer.reserveCapacity(gradients.values.reduce(0) { $0 + $1.scalarCount } + metricNames.count + 2)
-        for name in names { buffer += gradients[name]!.scalars.map { $0 * scale } }
+        // Each gradient is copied once, weighted on the way, straight into the buffer.
+        for name in names {
+            gradients[name]!.withHostCopy { values in
+                for value in values { buffer.append(value * scale) }
+            }
+        }
         for name in metricNames { buffer.append(Float(metrics[name]! * weight)) }
         // Control values: the number of gradient tensors (summed, it checks that every rank sent the
         // same set) and whether Ctrl-C arrived here.
@@ -156,7 +166,10 @@ public final class DataParallel {
         for name in names {
             let shape = gradients[name]!.shape
             let count = gradients[name]!.scalarCount
-            averaged[name] = Tensor(shape: shape, scalars: Array(buffer[offset..<offset + count]))
+            let start = offset
+            averaged[name] = Tensor(shape: shape) { target in
+                for index in 0..<count { target[index] = buffer[start + index] }
+            }
             offset += count
         }
         var averagedMetrics: [String: Double] = [:]
