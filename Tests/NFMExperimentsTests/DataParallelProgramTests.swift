@@ -54,22 +54,9 @@ struct DataParallelProgramTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let program = productsDirectory + "/nfm-classify"
         let run = root + "/run"
-        let job = Process()
-        job.executableURL = URL(fileURLWithPath: executable(named: "mpirun")!)
-        job.arguments = mpirun + [program] + tinyDataParallelRun + ["--steps", "100000", "--eval-every", "0", "--checkpoint-every", "3", "--run-dir", run]
-        job.standardOutput = FileHandle.nullDevice
-        job.standardError = FileHandle.nullDevice
-        try job.run()
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: run + "/checkpoints/latest") && Date() < deadline && job.isRunning { usleep(100_000) }
-        let rankOne = try #require(MPISweepTests.processes(whereEnvironmentHas: "OMPI_COMM_WORLD_RANK=1", argument: run).first)
-        kill(rankOne, SIGKILL)
-        let end = Date().addingTimeInterval(60)
-        while job.isRunning && Date() < end { usleep(100_000) }
-        #expect(!job.isRunning, "mpirun did not end after a rank died")
-        if job.isRunning { job.terminate() }
-        job.waitUntilExit()
-        #expect(job.terminationStatus != 0)
+        try MPISweepTests.killRankOne(
+            of: [program] + tinyDataParallelRun + ["--steps", "100000", "--eval-every", "0", "--checkpoint-every", "3", "--run-dir", run], marker: run
+        ) { FileManager.default.fileExists(atPath: run + "/checkpoints/latest") }
         let latest = try String(contentsOfFile: run + "/checkpoints/latest", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let step = try #require(Int(latest.dropFirst("step-".count)))
         let resumed = try runProgram(program, ["--data-parallel", "--resume", run, "--steps", String(step + 1)])
