@@ -42,7 +42,8 @@ let package = Package(
             dependencies: [
                 "NFMTraining", "NFMLog", "NFMIO", "NFMDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        // Open MPI, loaded with dlopen only when started under mpirun (no build or run-time dependency otherwise).
+        // Process groups for training over several processes: Open MPI, loaded with dlopen only when
+        // started under mpirun (no build or run-time dependency otherwise), or this process alone.
         .target(name: "NFMDistributed"),
         // MinAtar-faithful gridworld games; no dependencies.
         .target(name: "Envs", path: "envs", exclude: ["README.md"]),
