@@ -33,7 +33,8 @@ let package = Package(
         // Reference models shared by the programs and the benchmark (Sort-of-CLEVR CNN-MLP, with and without NFM).
         .target(name: "NFMModels", dependencies: ["NFMTensor", "NFMNN", "NFMLayers"]),
         // The trainer: checkpoints, resume, NaN stop, Ctrl-C, progress and metrics around a program's step.
-        .target(name: "NFMTraining", dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers", "NFMLog", "NFMIO"]),
+        // Data-parallel training over a process group (NFMDistributed) lives here too.
+        .target(name: "NFMTraining", dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers", "NFMLog", "NFMIO", "NFMDistributed"]),
         // Comparisons over seeds: one run per seed and model (child processes), the summary with
         // confidence intervals and paired differences, band plots. Shared by the three programs.
         .target(
@@ -41,7 +42,8 @@ let package = Package(
             dependencies: [
                 "NFMTraining", "NFMLog", "NFMIO", "NFMDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        // Open MPI, loaded with dlopen only when started under mpirun (no build or run-time dependency otherwise).
+        // Process groups for training over several processes: Open MPI, loaded with dlopen only when
+        // started under mpirun (no build or run-time dependency otherwise), or this process alone.
         .target(name: "NFMDistributed"),
         // MinAtar-faithful gridworld games; no dependencies.
         .target(name: "Envs", path: "envs", exclude: ["README.md"]),
@@ -84,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "nfm-classify",
             dependencies: [
-                "ClassifyKit", "NFMKernels", "NFMModels", "NFMData", "NFMLog", "NFMTraining", "NFMExperiments",
+                "ClassifyKit", "NFMKernels", "NFMModels", "NFMData", "NFMLog", "NFMTraining", "NFMExperiments", "NFMDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Speed and memory benchmarks (issue 7); scripts/bench/compare.sh runs it beside PyTorch.
@@ -104,7 +106,7 @@ let package = Package(
         .testTarget(name: "NFMOptimizersTests", dependencies: ["NFMTensor", "NFMNN", "NFMOptimizers"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "NFMTrainingTests",
-            dependencies: ["NFMTensor", "NFMNN", "NFMIO", "NFMOptimizers", "NFMLayers", "NFMModels", "NFMLog", "NFMTraining"]),
+            dependencies: ["NFMTensor", "NFMNN", "NFMIO", "NFMOptimizers", "NFMLayers", "NFMModels", "NFMLog", "NFMTraining", "NFMDistributed"]),
         .testTarget(
             name: "NFMLayersTests", dependencies: ["NFMKernels", "NFMTensor", "NFMNN", "NFMLayers", "NFMModels"],
             resources: [.copy("Fixtures")]),

@@ -71,8 +71,12 @@ public enum ClassifySession {
     /// Trains every model of `configuration` in the run directory `path` (created, or with `resume`
     /// reopened) and prints the tables, the side-by-side comparison and the outputs. Returns the
     /// results (a model interrupted by Ctrl-C ends the session early, with its result last).
+    ///
+    /// With `dataParallel` this is rank 0 of a data-parallel run, and the other ranks run
+    /// ``trainReplica(configuration:dataParallel:)``.
     public static func train(
-        configuration: ClassifyConfiguration, runPath: String, resume: Bool, log: (String) -> Void = consoleLog
+        configuration: ClassifyConfiguration, runPath: String, resume: Bool, dataParallel: DataParallel? = nil,
+        log: (String) -> Void = consoleLog
     ) throws -> [ModelResult] {
         // Data first: a missing or corrupt file stops the run before anything is created.
         let data = try ClassifyData.load(configuration)
@@ -105,7 +109,8 @@ public enum ClassifySession {
             log("")
             log("== \(kind.rawValue) ==")
             let result = try ClassifyTraining.train(
-                kind, configuration: configuration.single(kind), data: data, run: run, resume: resume && (run === parent || exists), log: log)
+                kind, configuration: configuration.single(kind), data: data, run: run, resume: resume && (run === parent || exists),
+                dataParallel: dataParallel, log: log)
             if resume && configuration.model == .both && results.isEmpty { try parent.writeConfig(configuration) }
             results.append(result)
             if run !== parent {
@@ -131,6 +136,22 @@ public enum ClassifySession {
         log("")
         log(parent.summary())
         return results
+    }
+}
+
+extension ClassifySession {
+    /// A rank other than 0 of a data-parallel run: trains every model of `configuration` step for
+    /// step with rank 0 and writes nothing. Returns the outcome of each model trained (an
+    /// interrupted one last).
+    public static func trainReplica(configuration: ClassifyConfiguration, dataParallel: DataParallel) throws -> [TrainingOutcome] {
+        let data = try ClassifyData.load(configuration)
+        let configuration = data.adjusting(configuration)
+        var outcomes: [TrainingOutcome] = []
+        for kind in configuration.model.kinds {
+            outcomes.append(try ClassifyTraining.trainReplica(kind, configuration: configuration.single(kind), data: data, dataParallel: dataParallel))
+            guard case .completed = outcomes.last! else { break }
+        }
+        return outcomes
     }
 }
 

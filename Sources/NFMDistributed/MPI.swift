@@ -42,7 +42,7 @@ public enum MPIError: Error, CustomStringConvertible, LocalizedError, Sendable, 
 
 /// The processes of an MPI job (MPI_COMM_WORLD): this one's rank, their number, and the few
 /// collective operations the programs need.
-public final class MPI: @unchecked Sendable {
+public final class MPI: ProcessGroup, @unchecked Sendable {
     /// This process's rank, 0..<size.
     public let rank: Int
     /// The number of processes.
@@ -66,6 +66,28 @@ public final class MPI: @unchecked Sendable {
     /// Whether this process was started by Open MPI's mpirun (or srun with Open MPI): it sets
     /// `OMPI_COMM_WORLD_SIZE` for every process it starts.
     public static var isLaunched: Bool { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil }
+
+    /// The number of ranks mpirun started (`OMPI_COMM_WORLD_SIZE`), nil when not started by it.
+    public static var launchedRankCount: Int? { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init) }
+
+    /// The threads each rank on this machine should use when ranks share it and the environment
+    /// sets no `NFM_THREADS`: its cores divided by the ranks on it (`OMPI_COMM_WORLD_LOCAL_SIZE`);
+    /// nil otherwise. Without it every rank would start a thread per core and they would fight.
+    public static var threadsPerLocalRank: Int? {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["NFM_THREADS"] == nil, let ranks = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init), ranks > 1 else {
+            return nil
+        }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / ranks)
+    }
+
+    /// Sets `NFM_THREADS` and `OMP_NUM_THREADS` of this process to ``threadsPerLocalRank`` when it
+    /// has one. Call first thing in `main`, before any kernel reads them.
+    public static func shareCoresAmongLocalRanks() {
+        guard let threads = threadsPerLocalRank else { return }
+        setenv("NFM_THREADS", String(threads), 1)
+        setenv("OMP_NUM_THREADS", String(threads), 1)
+    }
 
     /// The job's MPI, initialised on first use when the process was started under mpirun; nil otherwise.
     ///
@@ -138,14 +160,25 @@ public final class MPI: @unchecked Sendable {
         }
     }
 
-    /// Replaces `values` on every rank by their elementwise sum over the ranks (MPI_Allreduce, MPI_SUM).
+    /// Replaces `values` on every rank by their elementwise sum over the ranks (MPI_Allreduce, MPI_SUM),
+    /// in place (MPI_IN_PLACE), so that a gradient buffer of many megabytes is not copied first.
     public func allReduceSum(_ values: inout [Float]) throws {
         precondition(values.count <= Int(Int32.max), "MPI.allReduceSum: \(values.count) values exceed one MPI message")
-        let input = values
-        try input.withUnsafeBytes { source in
-            try values.withUnsafeMutableBytes { target in
-                try Self.check("MPI_Allreduce", allreduce(source.baseAddress!, target.baseAddress!, Int32(input.count), floatType, sumOperation, world))
-            }
+        let count = Int32(values.count)
+        try values.withUnsafeMutableBytes { target in
+            try Self.check("MPI_Allreduce", allreduce(Self.inPlace(), target.baseAddress!, count, floatType, sumOperation, world))
+        }
+    }
+
+    /// Open MPI's MPI_IN_PLACE: `((void *) 1)` in its mpi.h (a constant of its ABI, not a symbol).
+    private static func inPlace() -> UnsafeRawPointer { UnsafeRawPointer(bitPattern: 1)! }
+
+    /// Replaces `values` on every rank by rank `root`'s (MPI_Bcast); every rank passes the same count.
+    public func broadcast(_ values: inout [Float], from root: Int = 0) throws {
+        precondition(values.count <= Int(Int32.max), "MPI.broadcast: \(values.count) values exceed one MPI message")
+        let count = Int32(values.count)
+        try values.withUnsafeMutableBytes { target in
+            try Self.check("MPI_Bcast", broadcastFunction(target.baseAddress!, count, floatType, Int32(root), world))
         }
     }
 

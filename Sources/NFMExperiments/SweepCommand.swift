@@ -32,8 +32,7 @@ public enum SweepCommand {
         let mpi = try MPI.launched()
         defer { mpi?.finalize() }
         var environment: [String: String] = [:]
-        if let mpi, mpi.localSize > 1, ProcessInfo.processInfo.environment["NFM_THREADS"] == nil {
-            let threads = String(max(1, ProcessInfo.processInfo.activeProcessorCount / mpi.localSize))
+        if mpi != nil, let threads = MPI.threadsPerLocalRank.map(String.init) {
             environment = ["NFM_THREADS": threads, "OMP_NUM_THREADS": threads]
         }
         func makeSweep(directory chosen: String?) throws -> SeedSweep {

@@ -27,6 +27,13 @@ public struct TrainingConfiguration: Sendable {
     }
 }
 
+extension TrainingConfiguration {
+    /// Whether the trainer evaluates after `step`: every `evaluationInterval` steps and after the last.
+    public func evaluates(afterStep step: Int) -> Bool {
+        step == steps || (evaluationInterval > 0 && step % evaluationInterval == 0)
+    }
+}
+
 /// How a run ended.
 public enum TrainingOutcome: Equatable, Sendable {
     /// All steps ran.
@@ -119,7 +126,7 @@ public final class Trainer {
             try metrics.log(step: step, values: values)
             progress.update(step: step, metricList: values.sorted { $0.key < $1.key }.prefix(3).map { ($0.key, $0.value) })
             let last = step == configuration.steps
-            if let evaluate, last || (configuration.evaluationInterval > 0 && step % configuration.evaluationInterval == 0) {
+            if let evaluate, configuration.evaluates(afterStep: step) {
                 let evaluation = try evaluate(step)
                 try checkFinite(evaluation, at: step)
                 try metrics.log(step: step, values: evaluation)

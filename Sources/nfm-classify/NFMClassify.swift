@@ -7,6 +7,7 @@ import ArgumentParser
 import ClassifyKit
 import Foundation
 import NFMData
+import NFMDistributed
 import NFMExperiments
 import NFMKernels
 import NFMLog
@@ -19,6 +20,8 @@ struct NFMClassify: ParsableCommand {
     /// wait (see `Kernels.requirePassiveOpenMPWaiting`; measured here, spinning made an NFM step
     /// take 25 s instead of 3 s on the shared 2-core machine).
     static func main() {
+        // Data-parallel ranks on one machine share its cores; set before anything reads the thread count.
+        if CommandLine.arguments.contains("--data-parallel") { MPI.shareCoresAmongLocalRanks() }
         Kernels.requirePassiveOpenMPWaiting()
         SeedSweep.followParentProcess()
         Kernels.announceBackend()
@@ -185,6 +188,11 @@ struct Train: ParsableCommand {
 
     @OptionGroup var sweep: SweepOptions
 
+    @Flag(help: ArgumentHelp(
+        "Under mpirun, train one run over the ranks: each takes its share of every batch and the gradients are averaged (README: cluster). Without mpirun, a run of one rank.",
+        discussion: "Batch norm uses each rank's own statistics; rank 0 alone writes checkpoints, metrics and pictures."))
+    var dataParallel = false
+
     /// The run's settings and directory from the flags (and, when resuming, the saved config.json).
     func resolve() throws -> (configuration: ClassifyConfiguration, runPath: String) {
         if let resume {
@@ -221,6 +229,46 @@ struct Train: ParsableCommand {
         // A resumed run's settings are checked in run(), after its config.json is read.
         if resume == nil { try checkConfiguration(try resolve().configuration) }
         if sweep.seeds != nil && data.seed != nil { throw ValidationError("--seeds and --seed both choose seeds; give only one") }
+        if dataParallel && sweep.isSweep(resume: resume) {
+            throw ValidationError("--data-parallel trains one run over the ranks, and a sweep (--seeds) spreads seeds over them; give only one")
+        }
+        if !dataParallel && !sweep.isSweep(resume: resume), let ranks = MPI.launchedRankCount, ranks > 1 {
+            throw ValidationError("started under mpirun with \(ranks) ranks: give --data-parallel (one run over the ranks) or --seeds (seeds spread over them)")
+        }
+    }
+
+    /// `--data-parallel`: one run over the ranks of the MPI job (or over this process alone), rank 0
+    /// writing its files. An error on any rank ends every rank, since the others would wait for it.
+    func runDataParallel() throws {
+        let group: any ProcessGroup
+        do {
+            group = try MPI.launched() ?? SingleProcess()
+        } catch {
+            throw fail(error)
+        }
+        defer { (group as? MPI)?.finalize() }
+        let dataParallel = DataParallel(group: group)
+        if !MPI.isLaunched { consoleLog("--data-parallel without mpirun: training as a single rank, the same as a plain run") }
+        let interrupted: Bool
+        do {
+            let (configuration, runPath) = try resolve()
+            try checkConfiguration(configuration)
+            try dataParallel.checkBatchSize(configuration.batchSize)
+            if dataParallel.isPrimary {
+                let results = try ClassifySession.train(configuration: configuration, runPath: runPath, resume: resume != nil, dataParallel: dataParallel)
+                if case .interrupted = results.last?.outcome { interrupted = true } else { interrupted = false }
+            } else {
+                let outcomes = try ClassifySession.trainReplica(configuration: configuration, dataParallel: dataParallel)
+                if case .interrupted = outcomes.last { interrupted = true } else { interrupted = false }
+            }
+        } catch {
+            let message = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
+            let rank = dataParallel.isPrimary ? "" : " (rank \(dataParallel.rank))"
+            ProgressBar.writeToStandardError("nfm-classify: error\(rank): \(message)\n")
+            if dataParallel.size > 1 { group.abort(code: 1) }
+            throw ExitCode.failure
+        }
+        if interrupted { throw ExitCode(130) }
     }
 
     /// `--seeds`, or `--resume` of a sweep: every seed of the comparison as its own run (NFMExperiments).
@@ -241,6 +289,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         if sweep.isSweep(resume: resume) { return try runSweep() }
+        if dataParallel { return try runDataParallel() }
         let resolved: (configuration: ClassifyConfiguration, runPath: String)
         do {
             resolved = try resolve()

@@ -78,17 +78,28 @@ struct MPISweepTests {
         var arguments = tinySweep
         arguments[arguments.firstIndex(of: "--steps")! + 1] = "100000"
         arguments[arguments.firstIndex(of: "--checkpoint-every")! + 1] = "5"
+        // Once both ranks' first runs have a checkpoint, rank 1's sweep process is killed.
+        func checkpointed(_ seed: Int) -> Bool { FileManager.default.fileExists(atPath: "\(root)/sweep/seed-\(seed)/baseline/checkpoints/latest") }
+        try Self.killRankOne(of: [program] + arguments + ["--run-dir", root + "/sweep"], marker: root + "/sweep") { checkpointed(1) && checkpointed(2) }
+        // Rank 0's run saw its sweep process go, wrote a checkpoint and stopped.
+        let stopped = Date().addingTimeInterval(30)
+        while !Self.processes(whereEnvironmentHas: "NFM_SWEEP_PARENT=", argument: root + "/sweep").isEmpty && Date() < stopped { usleep(200_000) }
+        #expect(Self.processes(whereEnvironmentHas: "NFM_SWEEP_PARENT=", argument: root + "/sweep").isEmpty)
+        #expect(checkpointed(1))
+    }
+
+    /// Starts `mpirun -np 2 command`, waits (up to 120 s) until `ready()`, kills rank 1 (the process
+    /// whose command line has `marker` in it) and expects mpirun to end within 60 s, with a failure.
+    static func killRankOne(of command: [String], marker: String, when ready: () -> Bool) throws {
         let job = Process()
         job.executableURL = URL(fileURLWithPath: executable(named: "mpirun")!)
-        job.arguments = mpirun + [program] + arguments + ["--run-dir", root + "/sweep"]
+        job.arguments = mpirun + command
         job.standardOutput = FileHandle.nullDevice
         job.standardError = FileHandle.nullDevice
         try job.run()
-        // Wait until both ranks' first runs have a checkpoint, then kill rank 1's sweep process.
         let deadline = Date().addingTimeInterval(120)
-        func checkpointed(_ seed: Int) -> Bool { FileManager.default.fileExists(atPath: "\(root)/sweep/seed-\(seed)/baseline/checkpoints/latest") }
-        while !(checkpointed(1) && checkpointed(2)) && Date() < deadline && job.isRunning { usleep(200_000) }
-        let rankOne = try #require(Self.processes(whereEnvironmentHas: "OMPI_COMM_WORLD_RANK=1", argument: root + "/sweep").first)
+        while !ready() && Date() < deadline && job.isRunning { usleep(200_000) }
+        let rankOne = try #require(processes(whereEnvironmentHas: "OMPI_COMM_WORLD_RANK=1", argument: marker).first)
         kill(rankOne, SIGKILL)
         let end = Date().addingTimeInterval(60)
         while job.isRunning && Date() < end { usleep(200_000) }
@@ -96,11 +107,6 @@ struct MPISweepTests {
         if job.isRunning { job.terminate() }
         job.waitUntilExit()
         #expect(job.terminationStatus != 0)
-        // Rank 0's run saw its sweep process go, wrote a checkpoint and stopped.
-        let stopped = Date().addingTimeInterval(30)
-        while !Self.processes(whereEnvironmentHas: "NFM_SWEEP_PARENT=", argument: root + "/sweep").isEmpty && Date() < stopped { usleep(200_000) }
-        #expect(Self.processes(whereEnvironmentHas: "NFM_SWEEP_PARENT=", argument: root + "/sweep").isEmpty)
-        #expect(checkpointed(1))
     }
 
     /// Process ids whose environment has the entry `entry` (a prefix) and whose command line has `argument` in it.
