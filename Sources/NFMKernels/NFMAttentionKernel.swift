@@ -235,6 +235,9 @@ public enum NFMAttentionKernel {
         let thresholds = buffers.thresholdSlots + item * pixels
         let inverseDenominators = buffers.inverseDenominators + item * pixels
         let rowMaximum = scratch, rowSum = scratch + pixels
+        // The compiled channel loops of `Kernels.vectorISA` (CVectorKernels), nil on the portable path:
+        // the same sums in the same order, a vector of pixels at a time.
+        let vector = Kernels.vectorKernels
 
         // Scores s_j = q·k_j / τ (step 3). Blocks of 8 pixels accumulate over the d_k channels in a
         // register; key j is read at its own resolution through its gather table (step 2's nearest
@@ -244,6 +247,11 @@ public enum NFMAttentionKernel {
             let scores = softmax + j * pixels
             let entryPixels = plan.entryPixels[j]
             let key = buffers.keys[j] + keyChannel0 * entryPixels
+            if let vector {
+                vector.channelDotProducts(
+                    query, pixels, key, entryPixels, plan.source(j), g.keySize, pixels, inverseTemperature, scores)
+                continue
+            }
             var p = 0
             if let source = plan.source(j) {
                 while p + 8 <= pixels {
@@ -359,6 +367,10 @@ public enum NFMAttentionKernel {
             let w = weights + j * pixels
             let entryPixels = plan.entryPixels[j]
             let value = buffers.values[j] + valueChannel0 * entryPixels
+            if let vector {
+                vector.channelMultiplyAdd(w, value, entryPixels, plan.source(j), g.valueSize, pixels, output, pixels)
+                continue
+            }
             var p = 0
             if let source = plan.source(j) {
                 while p + 8 <= pixels {
@@ -413,6 +425,7 @@ public enum NFMAttentionKernel {
         let thresholds = buffers.thresholdSlots + item * pixels
         let inverseDenominators = buffers.inverseDenominators + item * pixels
         let gradients = scratch  // [M+1, H·W]: ∂L/∂a''_j, then ∂L/∂a_j, then ∂L/∂s_j / τ
+        let vector = Kernels.vectorKernels  // as in forwardItem
 
         // ∂L/∂a''_j and ∂L/∂v_j, one value channel at a time, pixels innermost. An entry read at
         // the query's own size maps pixel to pixel and is written directly; a resized one is zeroed
@@ -423,6 +436,16 @@ public enum NFMAttentionKernel {
             let entryPixels = plan.entryPixels[j]
             let value = buffers.values[j] + valueChannel0 * entryPixels
             let gradValue = buffers.gradValues[j] + valueChannel0 * entryPixels
+            if let vector {
+                vector.channelDotProducts(gradOutput, pixels, value, entryPixels, plan.source(j), g.valueSize, pixels, 1, gradWeights)
+                if let source = plan.source(j) {
+                    gradValue.update(repeating: 0, count: g.valueSize * entryPixels)
+                    vector.channelScatterMultiplyAdd(w, gradOutput, pixels, source, g.valueSize, pixels, gradValue, entryPixels)
+                } else {
+                    vector.channelMultiply(w, gradOutput, pixels, g.valueSize, pixels, gradValue, entryPixels)
+                }
+                continue
+            }
             var p = 0
             if let source = plan.source(j) {
                 gradValue.update(repeating: 0, count: g.valueSize * entryPixels)
@@ -460,7 +483,7 @@ public enum NFMAttentionKernel {
                     let upstream = gradOutput[c * pixels + p]
                     sum += upstream * value[c * entryPixels + s]
                     let target = gradValue + c * entryPixels + s
-                    target.pointee = (accumulates ? target.pointee : 0) + w[p] * upstream
+                    target.pointee = accumulates ? target.pointee + w[p] * upstream : w[p] * upstream
                 }
                 gradWeights[p] = sum
             }
@@ -510,6 +533,16 @@ public enum NFMAttentionKernel {
             let entryPixels = plan.entryPixels[j]
             let key = buffers.keys[j] + keyChannel0 * entryPixels
             let gradKey = buffers.gradKeys[j] + keyChannel0 * entryPixels
+            if let vector {
+                vector.channelMultiplyAdd(gradScores, key, entryPixels, plan.source(j), g.keySize, pixels, gradQuery, pixels)
+                if let source = plan.source(j) {
+                    gradKey.update(repeating: 0, count: g.keySize * entryPixels)
+                    vector.channelScatterMultiplyAdd(gradScores, query, pixels, source, g.keySize, pixels, gradKey, entryPixels)
+                } else {
+                    vector.channelMultiply(gradScores, query, pixels, g.keySize, pixels, gradKey, entryPixels)
+                }
+                continue
+            }
             var p = 0
             if let source = plan.source(j) {
                 gradKey.update(repeating: 0, count: g.keySize * entryPixels)
@@ -540,7 +573,8 @@ public enum NFMAttentionKernel {
                 for c in 0..<g.keySize {
                     gradQuery[c * pixels + p] += gradScores[p] * key[c * entryPixels + s]
                     let target = gradKey + c * entryPixels + s
-                    target.pointee = (accumulates ? target.pointee : 0) + gradScores[p] * query[c * pixels + p]
+                    let product = gradScores[p] * query[c * pixels + p]
+                    target.pointee = accumulates ? target.pointee + product : product
                 }
             }
         }
