@@ -27,7 +27,7 @@ struct NFMBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nfm-bench",
         abstract: "Benchmarks NFM-Swift: train steps, inference, attention, games, DQN and GEMM throughput.",
-        subcommands: [All.self, Model.self, Attention.self, Games.self, DQN.self, Gemm.self],
+        subcommands: [All.self, Model.self, Attention.self, KernelTimings.self, Games.self, DQN.self, Gemm.self],
         defaultSubcommand: All.self)
 
     /// Sets the OpenMP wait policy (which may re-execute the program), then runs the command.
@@ -54,8 +54,8 @@ extension NFMBench {
         @Option(help: "Models to benchmark, comma-separated: baseline, nfm.")
         var models = "baseline,nfm"
 
-        @Option(help: "Sections to run, comma-separated: gemm, models, attention, games, dqn.")
-        var sections = "gemm,models,attention,games,dqn"
+        @Option(help: "Sections to run, comma-separated: gemm, models, attention, kernels, games, dqn.")
+        var sections = "gemm,models,attention,kernels,games,dqn"
 
         func run() throws {
             let wanted = Set(sections.split(separator: ",").map(String.init))
@@ -83,6 +83,10 @@ extension NFMBench {
                 let result = runAttentionBenchmark(batch: 64, warmup: warmup, iterations: iterations)
                 report.attention = result
                 report.printAttention(result)
+            }
+            if wanted.contains("kernels") {
+                report.kernels = runKernelBenchmarks(warmup: warmup, iterations: iterations)
+                report.kernels.forEach(report.printKernel)
             }
             if wanted.contains("games") {
                 for game in Environment.gameNames {
@@ -137,6 +141,21 @@ extension NFMBench {
             let result = runAttentionBenchmark(
                 batch: batch, warmup: options.warmupIterations, iterations: options.timedIterations)
             try printJSONLine(result)
+        }
+    }
+
+    /// The Swift kernels with compiled vector paths.
+    struct KernelTimings: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "kernels",
+            abstract: "Time the kernels with AVX2/AVX-512 paths (elementwise, batch norm, Adam, RMSprop); print JSON lines.")
+
+        @OptionGroup var options: IterationOptions
+
+        func run() throws {
+            for result in runKernelBenchmarks(warmup: options.warmupIterations, iterations: options.timedIterations) {
+                try printJSONLine(result)
+            }
         }
     }
 
