@@ -1,3 +1,4 @@
+import CVectorKernels
 import Foundation
 
 // The NFM attention core as one fused kernel, forward and backward (DESIGN.md §1, §2 steps 2–5).
@@ -438,12 +439,9 @@ public enum NFMAttentionKernel {
             let gradValue = buffers.gradValues[j] + valueChannel0 * entryPixels
             if let vector {
                 vector.channelDotProducts(gradOutput, pixels, value, entryPixels, plan.source(j), g.valueSize, pixels, 1, gradWeights)
-                if let source = plan.source(j) {
-                    gradValue.update(repeating: 0, count: g.valueSize * entryPixels)
-                    vector.channelScatterMultiplyAdd(w, gradOutput, pixels, source, g.valueSize, pixels, gradValue, entryPixels)
-                } else {
-                    vector.channelMultiply(w, gradOutput, pixels, g.valueSize, pixels, gradValue, entryPixels)
-                }
+                writeEntryGradient(
+                    vector, weight: w, upstream: gradOutput, channels: g.valueSize, pixels: pixels, source: plan.source(j),
+                    entryGradient: gradValue, entryPixels: entryPixels)
                 continue
             }
             var p = 0
@@ -535,12 +533,9 @@ public enum NFMAttentionKernel {
             let gradKey = buffers.gradKeys[j] + keyChannel0 * entryPixels
             if let vector {
                 vector.channelMultiplyAdd(gradScores, key, entryPixels, plan.source(j), g.keySize, pixels, gradQuery, pixels)
-                if let source = plan.source(j) {
-                    gradKey.update(repeating: 0, count: g.keySize * entryPixels)
-                    vector.channelScatterMultiplyAdd(gradScores, query, pixels, source, g.keySize, pixels, gradKey, entryPixels)
-                } else {
-                    vector.channelMultiply(gradScores, query, pixels, g.keySize, pixels, gradKey, entryPixels)
-                }
+                writeEntryGradient(
+                    vector, weight: gradScores, upstream: query, channels: g.keySize, pixels: pixels, source: plan.source(j),
+                    entryGradient: gradKey, entryPixels: entryPixels)
                 continue
             }
             var p = 0
@@ -582,6 +577,25 @@ public enum NFMAttentionKernel {
 }
 
 // MARK: Helpers
+
+extension NFMAttentionKernel {
+    /// The compiled path's gradient of one entry's planes [channels, H_j·W_j] of a head, from a
+    /// per-pixel weight [H·W] and an upstream plane per channel [channels, H·W]: entryGradient[c][s]
+    /// = Σ over the pixels p that read source s of weight[p]·upstream[c][p], in pixel order (zeroed
+    /// first) for a resized entry; weight[p]·upstream[c][p] written directly for a same-size one.
+    @inline(__always)
+    fileprivate static func writeEntryGradient(
+        _ vector: NFMVectorKernels, weight: UnsafePointer<Float>, upstream: UnsafePointer<Float>, channels: Int, pixels: Int,
+        source: UnsafePointer<Int32>?, entryGradient: UnsafeMutablePointer<Float>, entryPixels: Int
+    ) {
+        if let source {
+            entryGradient.update(repeating: 0, count: channels * entryPixels)
+            vector.channelScatterMultiplyAdd(weight, upstream, pixels, source, channels, pixels, entryGradient, entryPixels)
+        } else {
+            vector.channelMultiply(weight, upstream, pixels, channels, pixels, entryGradient, entryPixels)
+        }
+    }
+}
 
 /// For each memory entry, the flat source pixel (row · W_j + column) that each query pixel reads under
 /// the nearest resize, or nothing when the entry already has the query's size (then pixel p reads p,
