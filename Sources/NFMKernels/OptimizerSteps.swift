@@ -3,7 +3,8 @@ import CVectorKernels
 // The fused optimizer steps (torch.optim semantics; the optimizers in NFMOptimizers cite the papers
 // and compute these scalars). One pass over the parameter, its gradient and its state, in place,
 // with no temporaries. The scalars arrive already rounded to Float as torch rounds its Python floats,
-// so that the loops below do exactly torch's Float32 arithmetic.
+// so that the loops below do exactly torch's Float32 arithmetic. On a compiled vector path
+// (`Kernels.vectorISA`) each step runs its C twin in CVectorKernels, with the same arithmetic.
 // Shapes: parameter, gradient and every state buffer have the same count.
 
 /// The scalars of one SGD step (torch.optim.SGD).

@@ -4,7 +4,9 @@ import Foundation
 // data movement, reductions, softmax, the NFM attention and the optimizer steps, as Swift loops
 // (split over the cores where the work repays it, `parallelRanges`). They were NFMTensor's and
 // NFMOptimizers' own loops before the boundary; the arithmetic, and its order, is unchanged, so
-// results are bit-identical to what they were.
+// results are bit-identical to what they were. Where `Kernels.vectorISA` names a compiled path
+// (VectorISA.swift), the hottest loops call their AVX2 or AVX-512 twin in CVectorKernels instead,
+// with the same results; the Swift loops are the portable path.
 
 /// A tensor seen around one axis as [outer, extent, inner]: line (o, i) starts at o·extent·inner + i
 /// and its k-th element is `inner`·k further on.
