@@ -27,7 +27,7 @@ struct NFMBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nfm-bench",
         abstract: "Benchmarks NFM-Swift: train steps, inference, attention, games, DQN and GEMM throughput.",
-        subcommands: [All.self, Model.self, Attention.self, KernelTimings.self, Games.self, DQN.self, Gemm.self],
+        subcommands: [All.self, Model.self, Attention.self, VectorKernels.self, Games.self, DQN.self, Gemm.self],
         defaultSubcommand: All.self)
 
     /// Sets the OpenMP wait policy (which may re-execute the program), then runs the command.
@@ -54,8 +54,8 @@ extension NFMBench {
         @Option(help: "Models to benchmark, comma-separated: baseline, nfm.")
         var models = "baseline,nfm"
 
-        @Option(help: "Sections to run, comma-separated: gemm, models, attention, kernels, games, dqn.")
-        var sections = "gemm,models,attention,kernels,games,dqn"
+        @Option(help: "Sections to run, comma-separated: gemm, models, attention, vector-kernels, games, dqn.")
+        var sections = "gemm,models,attention,vector-kernels,games,dqn"
 
         func run() throws {
             let wanted = Set(sections.split(separator: ",").map(String.init))
@@ -84,9 +84,9 @@ extension NFMBench {
                 report.attention = result
                 report.printAttention(result)
             }
-            if wanted.contains("kernels") {
-                report.kernels = runKernelBenchmarks(warmup: warmup, iterations: iterations)
-                report.kernels.forEach(report.printKernel)
+            if wanted.contains("vector-kernels") {
+                report.vectorKernels = runVectorKernelBenchmarks(warmup: warmup, iterations: iterations)
+                report.vectorKernels.forEach(report.printVectorKernel)
             }
             if wanted.contains("games") {
                 for game in Environment.gameNames {
@@ -144,16 +144,17 @@ extension NFMBench {
         }
     }
 
-    /// The Swift kernels with compiled vector paths.
-    struct KernelTimings: ParsableCommand {
+    /// The Swift kernels with compiled vector paths (scripts/bench/compare.py's "kernels" section is
+    /// another thing: the gemm and attention subcommands).
+    struct VectorKernels: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "kernels",
+            commandName: "vector-kernels",
             abstract: "Time the kernels with AVX2/AVX-512 paths (elementwise, batch norm, Adam, RMSprop); print JSON lines.")
 
         @OptionGroup var options: IterationOptions
 
         func run() throws {
-            for result in runKernelBenchmarks(warmup: options.warmupIterations, iterations: options.timedIterations) {
+            for result in runVectorKernelBenchmarks(warmup: options.warmupIterations, iterations: options.timedIterations) {
                 try printJSONLine(result)
             }
         }

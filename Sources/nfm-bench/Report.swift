@@ -8,7 +8,7 @@ struct BenchmarkReport: Codable {
     var gemm: GemmResult?
     var models: [ModelResult] = []
     var attention: AttentionResult?
-    var kernels: [KernelResult] = []
+    var vectorKernels: [VectorKernelResult] = []
     var games: [EnvironmentResult] = []
     var dqn: DQNResult?
 
@@ -65,7 +65,7 @@ struct BenchmarkReport: Codable {
         row("attention kernel batch \(result.batch) backward", result.backward)
     }
 
-    func printKernel(_ result: KernelResult) { row(result.kernel, result.milliseconds) }
+    func printVectorKernel(_ result: VectorKernelResult) { row(result.kernel, result.milliseconds) }
 
     func printGame(_ result: EnvironmentResult) { row("game \(result.game)", result.stepsPerSecond) }
 
