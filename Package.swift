@@ -17,7 +17,11 @@ let package = Package(
 
         // The only module that touches oneDNN: fast kernels behind one backend interface,
         // with plain reference loops beside them.
-        .target(name: "NFMKernels", dependencies: ["CDNNL"]),
+        .target(name: "NFMKernels", dependencies: ["CDNNL", "CVectorKernels"]),
+        // The hot loops of NFMKernels' Swift kernels in C, compiled for AVX2 and for AVX-512 and chosen
+        // at run time (NFM_ISA; issue 13, item 4). Optimised in debug builds too, as the Swift library
+        // targets are below: at -O0 clang does not vectorise, and these loops exist to be vectorised.
+        .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         // Tensor, ops and define-by-run reverse-mode autodiff.
         .target(name: "NFMTensor", dependencies: ["NFMKernels"]),
         // Module, parameters and buffers keyed as in PyTorch, layers, initialisers.

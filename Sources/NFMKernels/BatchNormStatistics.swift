@@ -1,3 +1,4 @@
+import CVectorKernels
 import Foundation
 
 /// Batch statistics for batch norm in training mode, computed accurately: per channel, the mean, then
@@ -46,42 +47,59 @@ enum BatchNormStatistics {
             return
         }
         // Pass 1: the mean.
+        let mean = sumOverChannel(g, channel, buffers, squaresAbout: nil) / Double(count)
+        // Pass 2: squared deviations from the Float nearest the mean, c; then
+        // variance = Σ(x − c)² / M − (mean − c)² exactly.
+        let center = Float(mean)
+        let squares = sumOverChannel(g, channel, buffers, squaresAbout: center)
+        let offset = mean - Double(center)
+        buffers.mean[channel] = center
+        buffers.variance[channel] = Float(Swift.max(squares / Double(count) - offset * offset, 0))
+    }
+
+    /// Σ x (or, given a center c, Σ (x − c)²) over one channel's values, image by image, in a
+    /// `BlockedSum`; on the compiled path, the same sum in its C twin.
+    private static func sumOverChannel(
+        _ g: BatchNormGeometry, _ channel: Int, _ buffers: Buffers, squaresAbout center: Float?
+    ) -> Double {
+        if let vector = Kernels.vectorKernels {
+            var sum = NFMBlockedSum()
+            for n in 0..<g.batch {
+                let run = buffers.input + (n * g.channels + channel) * g.spatial
+                vector.blockedSumAdd(&sum, run, g.spatial, center != nil, center ?? 0)
+            }
+            // BlockedSum.value: the lanes still pending, then the total.
+            let (l0, l1, l2, l3, l4, l5, l6, l7) = sum.lanes
+            return sum.total + Double(SIMD8<Float>(l0, l1, l2, l3, l4, l5, l6, l7).sum())
+        }
         var sum = BlockedSum()
         for n in 0..<g.batch {
             let run = buffers.input + (n * g.channels + channel) * g.spatial
             var i = 0
-            while i + 8 <= g.spatial {
-                sum.add(UnsafeRawPointer(run + i).loadUnaligned(as: SIMD8<Float>.self))
-                i += 8
-            }
-            while i < g.spatial {
-                sum.add(run[i])
-                i += 1
-            }
-        }
-        let mean = sum.value / Double(count)
-        // Pass 2: squared deviations from the Float nearest the mean, c; then
-        // variance = Σ(x − c)² / M − (mean − c)² exactly.
-        let center = Float(mean)
-        let centers = SIMD8<Float>(repeating: center)
-        var squares = BlockedSum()
-        for n in 0..<g.batch {
-            let run = buffers.input + (n * g.channels + channel) * g.spatial
-            var i = 0
-            while i + 8 <= g.spatial {
-                let deviation = UnsafeRawPointer(run + i).loadUnaligned(as: SIMD8<Float>.self) - centers
-                squares.add(deviation * deviation)
-                i += 8
-            }
-            while i < g.spatial {
-                let deviation = run[i] - center
-                squares.add(deviation * deviation)
-                i += 1
+            if let center {
+                let centers = SIMD8<Float>(repeating: center)
+                while i + 8 <= g.spatial {
+                    let deviation = UnsafeRawPointer(run + i).loadUnaligned(as: SIMD8<Float>.self) - centers
+                    sum.add(deviation * deviation)
+                    i += 8
+                }
+                while i < g.spatial {
+                    let deviation = run[i] - center
+                    sum.add(deviation * deviation)
+                    i += 1
+                }
+            } else {
+                while i + 8 <= g.spatial {
+                    sum.add(UnsafeRawPointer(run + i).loadUnaligned(as: SIMD8<Float>.self))
+                    i += 8
+                }
+                while i < g.spatial {
+                    sum.add(run[i])
+                    i += 1
+                }
             }
         }
-        let offset = mean - Double(center)
-        buffers.mean[channel] = center
-        buffers.variance[channel] = Float(Swift.max(squares.value / Double(count) - offset * offset, 0))
+        return sum.value
     }
 }
 

@@ -6,6 +6,7 @@
 // BatchNormStatistics; the normalisation and the backward are here. Each channel's N·S values (at
 // most a few hundred KiB here) stay in the core's cache between passes.
 
+import CVectorKernels
 import Dispatch
 import Foundation
 
@@ -20,12 +21,17 @@ enum BatchNormalization {
         let (batch, channels, spatial) = (g.batch, g.channels, g.spatial)
         nonisolated(unsafe) let input = input, output = output
         nonisolated(unsafe) let gamma = gamma, beta = beta, mean = mean, variance = variance
+        let vector = Kernels.vectorKernels
         forEachChannel(g) { c in
             let scale = gamma[c] / (variance[c] + epsilon).squareRoot()
             let shift = beta[c] - mean[c] * scale
             for n in 0..<batch {
                 let source = input + (n * channels + c) * spatial, destination = output + (n * channels + c) * spatial
-                for s in 0..<spatial { destination[s] = source[s] * scale + shift }
+                if let vector {
+                    vector.scaleShift(source, destination, spatial, scale, shift)
+                } else {
+                    for s in 0..<spatial { destination[s] = source[s] * scale + shift }
+                }
             }
         }
     }
@@ -43,14 +49,22 @@ enum BatchNormalization {
         nonisolated(unsafe) let input = input, gradOutput = gradOutput, gradInput = gradInput
         nonisolated(unsafe) let gradGamma = gradGamma, gradBeta = gradBeta
         nonisolated(unsafe) let gamma = gamma, mean = mean, variance = variance
+        let vector = Kernels.vectorKernels
         forEachChannel(g) { c in
             let channelMean = mean[c]
             let inverseDeviation = 1 / (variance[c] + epsilon).squareRoot()
             var sumOfGradients = 0.0, sumOfProducts = 0.0
             for n in 0..<batch {
                 let offset = (n * channels + c) * spatial
-                sumOfGradients += Double(sum(gradOutput + offset, spatial))
-                sumOfProducts += Double(sumOfProductsWithDeviations(gradOutput + offset, input + offset, spatial, from: channelMean))
+                if let vector {
+                    var (gradients, products): (Float, Float) = (0, 0)
+                    vector.gradientSums(gradOutput + offset, input + offset, spatial, channelMean, &gradients, &products)
+                    sumOfGradients += Double(gradients)
+                    sumOfProducts += Double(products)
+                } else {
+                    sumOfGradients += Double(sum(gradOutput + offset, spatial))
+                    sumOfProducts += Double(sumOfProductsWithDeviations(gradOutput + offset, input + offset, spatial, from: channelMean))
+                }
             }
             // Σ dy·x̂ = Σ dy·(x − mean) / σ.
             let gradientOfGamma = Float(sumOfProducts) * inverseDeviation
@@ -62,6 +76,10 @@ enum BatchNormalization {
             for n in 0..<batch {
                 let offset = (n * channels + c) * spatial
                 let dy = gradOutput + offset, x = input + offset, dx = gradInput + offset
+                if let vector {
+                    vector.batchNormInputGradient(dy, x, dx, spatial, scale, meanGradient, channelMean, normalisedScale)
+                    continue
+                }
                 for s in 0..<spatial {
                     dx[s] = scale * (dy[s] - meanGradient - (x[s] - channelMean) * normalisedScale)
                 }

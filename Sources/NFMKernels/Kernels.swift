@@ -36,10 +36,16 @@ public enum Kernels {
         }
     }
 
-    /// Writes `backend: <name>` to standard error, so that every run's log says which backend ran
-    /// (the programs call it at start-up; standard output stays for results, such as nfm-bench's JSON).
+    /// Writes `backend: <name>` and `vector ISA: <path>` to standard error, so that every run's log
+    /// says which backend and which compiled loops ran (the programs call it at start-up; standard
+    /// output stays for results, such as nfm-bench's JSON).
     public static func announceBackend() {
-        FileHandle.standardError.write(Data("backend: \(backend.name) (NFM_BACKEND=onednn|reference)\n".utf8))
+        let supported = VectorISA.supported.map(\.rawValue).joined(separator: ", ")
+        FileHandle.standardError.write(Data("""
+            backend: \(backend.name) (NFM_BACKEND=onednn|reference)
+            vector ISA: \(vectorISA.rawValue) (NFM_ISA=auto|portable|avx2|avx512; this CPU runs \(supported))
+
+            """.utf8))
     }
 
     /// Makes oneDNN's OpenMP threads sleep, rather than spin, between parallel regions: if the

@@ -1,3 +1,4 @@
+import CVectorKernels
 import Foundation
 
 // The NFM attention core as one fused kernel, forward and backward (DESIGN.md §1, §2 steps 2–5).
@@ -235,6 +236,9 @@ public enum NFMAttentionKernel {
         let thresholds = buffers.thresholdSlots + item * pixels
         let inverseDenominators = buffers.inverseDenominators + item * pixels
         let rowMaximum = scratch, rowSum = scratch + pixels
+        // The compiled channel loops of `Kernels.vectorISA` (CVectorKernels), nil on the portable path:
+        // the same sums in the same order, a vector of pixels at a time.
+        let vector = Kernels.vectorKernels
 
         // Scores s_j = q·k_j / τ (step 3). Blocks of 8 pixels accumulate over the d_k channels in a
         // register; key j is read at its own resolution through its gather table (step 2's nearest
@@ -244,6 +248,11 @@ public enum NFMAttentionKernel {
             let scores = softmax + j * pixels
             let entryPixels = plan.entryPixels[j]
             let key = buffers.keys[j] + keyChannel0 * entryPixels
+            if let vector {
+                vector.channelDotProducts(
+                    query, pixels, key, entryPixels, plan.source(j), g.keySize, pixels, inverseTemperature, scores)
+                continue
+            }
             var p = 0
             if let source = plan.source(j) {
                 while p + 8 <= pixels {
@@ -359,6 +368,10 @@ public enum NFMAttentionKernel {
             let w = weights + j * pixels
             let entryPixels = plan.entryPixels[j]
             let value = buffers.values[j] + valueChannel0 * entryPixels
+            if let vector {
+                vector.channelMultiplyAdd(w, value, entryPixels, plan.source(j), g.valueSize, pixels, output, pixels)
+                continue
+            }
             var p = 0
             if let source = plan.source(j) {
                 while p + 8 <= pixels {
@@ -413,6 +426,7 @@ public enum NFMAttentionKernel {
         let thresholds = buffers.thresholdSlots + item * pixels
         let inverseDenominators = buffers.inverseDenominators + item * pixels
         let gradients = scratch  // [M+1, H·W]: ∂L/∂a''_j, then ∂L/∂a_j, then ∂L/∂s_j / τ
+        let vector = Kernels.vectorKernels  // as in forwardItem
 
         // ∂L/∂a''_j and ∂L/∂v_j, one value channel at a time, pixels innermost. An entry read at
         // the query's own size maps pixel to pixel and is written directly; a resized one is zeroed
@@ -423,6 +437,13 @@ public enum NFMAttentionKernel {
             let entryPixels = plan.entryPixels[j]
             let value = buffers.values[j] + valueChannel0 * entryPixels
             let gradValue = buffers.gradValues[j] + valueChannel0 * entryPixels
+            if let vector {
+                vector.channelDotProducts(gradOutput, pixels, value, entryPixels, plan.source(j), g.valueSize, pixels, 1, gradWeights)
+                writeEntryGradient(
+                    vector, weight: w, upstream: gradOutput, channels: g.valueSize, pixels: pixels, source: plan.source(j),
+                    entryGradient: gradValue, entryPixels: entryPixels)
+                continue
+            }
             var p = 0
             if let source = plan.source(j) {
                 gradValue.update(repeating: 0, count: g.valueSize * entryPixels)
@@ -460,7 +481,7 @@ public enum NFMAttentionKernel {
                     let upstream = gradOutput[c * pixels + p]
                     sum += upstream * value[c * entryPixels + s]
                     let target = gradValue + c * entryPixels + s
-                    target.pointee = (accumulates ? target.pointee : 0) + w[p] * upstream
+                    target.pointee = accumulates ? target.pointee + w[p] * upstream : w[p] * upstream
                 }
                 gradWeights[p] = sum
             }
@@ -510,6 +531,13 @@ public enum NFMAttentionKernel {
             let entryPixels = plan.entryPixels[j]
             let key = buffers.keys[j] + keyChannel0 * entryPixels
             let gradKey = buffers.gradKeys[j] + keyChannel0 * entryPixels
+            if let vector {
+                vector.channelMultiplyAdd(gradScores, key, entryPixels, plan.source(j), g.keySize, pixels, gradQuery, pixels)
+                writeEntryGradient(
+                    vector, weight: gradScores, upstream: query, channels: g.keySize, pixels: pixels, source: plan.source(j),
+                    entryGradient: gradKey, entryPixels: entryPixels)
+                continue
+            }
             var p = 0
             if let source = plan.source(j) {
                 gradKey.update(repeating: 0, count: g.keySize * entryPixels)
@@ -540,7 +568,8 @@ public enum NFMAttentionKernel {
                 for c in 0..<g.keySize {
                     gradQuery[c * pixels + p] += gradScores[p] * key[c * entryPixels + s]
                     let target = gradKey + c * entryPixels + s
-                    target.pointee = (accumulates ? target.pointee : 0) + gradScores[p] * query[c * pixels + p]
+                    let product = gradScores[p] * query[c * pixels + p]
+                    target.pointee = accumulates ? target.pointee + product : product
                 }
             }
         }
@@ -548,6 +577,25 @@ public enum NFMAttentionKernel {
 }
 
 // MARK: Helpers
+
+extension NFMAttentionKernel {
+    /// The compiled path's gradient of one entry's planes [channels, H_j·W_j] of a head, from a
+    /// per-pixel weight [H·W] and an upstream plane per channel [channels, H·W]: entryGradient[c][s]
+    /// = Σ over the pixels p that read source s of weight[p]·upstream[c][p], in pixel order (zeroed
+    /// first) for a resized entry; weight[p]·upstream[c][p] written directly for a same-size one.
+    @inline(__always)
+    fileprivate static func writeEntryGradient(
+        _ vector: NFMVectorKernels, weight: UnsafePointer<Float>, upstream: UnsafePointer<Float>, channels: Int, pixels: Int,
+        source: UnsafePointer<Int32>?, entryGradient: UnsafeMutablePointer<Float>, entryPixels: Int
+    ) {
+        if let source {
+            entryGradient.update(repeating: 0, count: channels * entryPixels)
+            vector.channelScatterMultiplyAdd(weight, upstream, pixels, source, channels, pixels, entryGradient, entryPixels)
+        } else {
+            vector.channelMultiply(weight, upstream, pixels, channels, pixels, entryGradient, entryPixels)
+        }
+    }
+}
 
 /// For each memory entry, the flat source pixel (row · W_j + column) that each query pixel reads under
 /// the nearest resize, or nothing when the entry already has the query's size (then pixel p reads p,

@@ -1,7 +1,10 @@
+import CVectorKernels
+
 // The fused optimizer steps (torch.optim semantics; the optimizers in NFMOptimizers cite the papers
 // and compute these scalars). One pass over the parameter, its gradient and its state, in place,
 // with no temporaries. The scalars arrive already rounded to Float as torch rounds its Python floats,
-// so that the loops below do exactly torch's Float32 arithmetic.
+// so that the loops below do exactly torch's Float32 arithmetic. On a compiled vector path
+// (`Kernels.vectorISA`) each step runs its C twin in CVectorKernels, with the same arithmetic.
 // Shapes: parameter, gradient and every state buffer have the same count.
 
 /// The scalars of one SGD step (torch.optim.SGD).
@@ -109,6 +112,12 @@ extension ComputeBackend {
         let theta = parameter.mutableBuffer, g = gradient.buffer
         let (learningRate, momentum, weightDecay) = (step.learningRate, step.momentum, step.weightDecay)
         defer { withExtendedLifetime((parameter, gradient, momentumBuffer)) {} }
+        if let vector = Kernels.vectorKernels {
+            var scalars = NFMSGDScalars(
+                learningRate: learningRate, momentum: momentum, gradientScale: step.gradientScale,
+                weightDecay: weightDecay, nesterov: step.nesterov, isFirstStep: step.isFirstStep)
+            return vector.sgdStep(&scalars, parameter.pointer, gradient.pointer, momentumBuffer?.pointer, parameter.count)
+        }
         guard let momentumBuffer else {
             for i in theta.indices {
                 let direction = weightDecay != 0 ? g[i] + weightDecay * theta[i] : g[i]
@@ -130,6 +139,17 @@ extension ComputeBackend {
         _ step: AdamStep, parameter: TensorBuffer, gradient: TensorBuffer, average: TensorBuffer,
         averageOfSquares: TensorBuffer, maximumAverageOfSquares: TensorBuffer?
     ) {
+        defer { withExtendedLifetime((parameter, gradient, average, averageOfSquares, maximumAverageOfSquares)) {} }
+        if let vector = Kernels.vectorKernels {
+            var scalars = NFMAdamScalars(
+                negativeStepSize: step.negativeStepSize, biasCorrection2Root: step.biasCorrection2Root,
+                decay: step.decay, averageWeight: step.averageWeight, squareDecay: step.squareDecay,
+                squareWeight: step.squareWeight, epsilon: step.epsilon, weightDecay: step.weightDecay,
+                decoupled: step.decoupled)
+            return vector.adamStep(
+                &scalars, parameter.pointer, gradient.pointer, average.pointer, averageOfSquares.pointer,
+                maximumAverageOfSquares?.pointer, parameter.count)
+        }
         let theta = parameter.mutableBuffer, g = gradient.buffer
         let m = average.mutableBuffer, v = averageOfSquares.mutableBuffer, vMax = maximumAverageOfSquares?.mutableBuffer
         let (weightDecay, decay, decoupled) = (step.weightDecay, step.decay, step.decoupled)
@@ -151,7 +171,6 @@ extension ComputeBackend {
             let denominator = second.squareRoot() / step.biasCorrection2Root + step.epsilon
             theta[i] = theta[i] + step.negativeStepSize * (m[i] / denominator)
         }
-        withExtendedLifetime((parameter, gradient, average, averageOfSquares, maximumAverageOfSquares)) {}
     }
 
     /// Portable `rmspropStep`.
@@ -164,6 +183,14 @@ extension ComputeBackend {
         let (learningRate, alpha, epsilon) = (step.learningRate, step.alpha, step.epsilon)
         let (weightDecay, momentum, averageWeight) = (step.weightDecay, step.momentum, step.averageWeight)
         defer { withExtendedLifetime((parameter, gradient, squareAverage, gradientAverage, momentumBuffer)) {} }
+        if let vector = Kernels.vectorKernels {
+            var scalars = NFMRMSpropScalars(
+                learningRate: learningRate, alpha: alpha, averageWeight: averageWeight, epsilon: epsilon,
+                weightDecay: weightDecay, momentum: momentum)
+            return vector.rmspropStep(
+                &scalars, parameter.pointer, gradient.pointer, squareAverage.pointer, gradientAverage?.pointer,
+                momentumBuffer?.pointer, parameter.count)
+        }
         var start = 0
         if weightDecay == 0 && buffer == nil, let averages {
             start = centeredRMSpropInLanes(step, theta, g, squares, averages)

@@ -4,7 +4,9 @@ import Foundation
 // data movement, reductions, softmax, the NFM attention and the optimizer steps, as Swift loops
 // (split over the cores where the work repays it, `parallelRanges`). They were NFMTensor's and
 // NFMOptimizers' own loops before the boundary; the arithmetic, and its order, is unchanged, so
-// results are bit-identical to what they were.
+// results are bit-identical to what they were. Where `Kernels.vectorISA` names a compiled path
+// (VectorISA.swift), the hottest loops call their AVX2 or AVX-512 twin in CVectorKernels instead,
+// with the same results; the Swift loops are the portable path.
 
 /// A tensor seen around one axis as [outer, extent, inner]: line (o, i) starts at o·extent·inner + i
 /// and its k-th element is `inner`·k further on.
@@ -99,12 +101,20 @@ extension ComputeBackend {
     public func unary(_ operation: UnaryOperation, _ input: TensorBuffer, output: TensorBuffer) {
         precondition(input.count == output.count, "unary: \(input.count) inputs for \(output.count) outputs")
         let source = input.pointer, destination = output.pointer
+        defer { withExtendedLifetime((input, output)) {} }
+        if let vector = Kernels.vectorKernels, let compiled = operation.vectorKernel {
+            parallelRanges(output.count) { range in
+                vector.unary(
+                    compiled.kernel, compiled.parameter0, compiled.parameter1, source + range.lowerBound,
+                    destination + range.lowerBound, range.count)
+            }
+            return
+        }
         parallelRanges(output.count) { range in
             withScalarFunction(operation) { f in
                 for i in range { destination[i] = f(source[i]) }
             }
         }
-        withExtendedLifetime((input, output)) {}
     }
 
     /// Portable `binary`: flat passes for equal shapes and for a scalar on either side (γ · out in
@@ -115,11 +125,21 @@ extension ComputeBackend {
     ) {
         defer { withExtendedLifetime((a, b, output)) {} }
         let pa = a.pointer, pb = b.pointer, out = output.pointer, count = output.count
+        // The compiled loop of `Kernels.vectorISA` over a run of `count` outputs, each operand contiguous
+        // (stride 1) or one scalar (stride 0); nil on the portable path or for an operation without one.
+        var vectorLoop: ((UnsafePointer<Float>, Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Int) -> Void)?
+        if let vector = Kernels.vectorKernels, let compiled = operation.vectorKernel {
+            vectorLoop = { vector.binary(compiled.kernel, compiled.parameter, $0, $1, $2, $3, $4, $5) }
+        }
         // The operation is chosen inside each worker's range, so that its loop is compiled with the
         // scalar function inlined: a closure called per element made gradient accumulation and
         // ReLU's pullback a third slower (perf on the NFM train step).
         if shapeA == shapeB {
             parallelRanges(count) { range in
+                if let vectorLoop {
+                    let start = range.lowerBound
+                    return vectorLoop(pa + start, 1, pb + start, 1, out + start, range.count)
+                }
                 withScalarFunction(operation) { f in
                     for i in range { out[i] = f(pa[i], pb[i]) }
                 }
@@ -130,6 +150,10 @@ extension ComputeBackend {
             let scalar = pb[0]
             if a.count == count {
                 parallelRanges(count) { range in
+                    if let vectorLoop {
+                        let start = range.lowerBound
+                        return vectorLoop(pa + start, 1, pb, 0, out + start, range.count)
+                    }
                     withScalarFunction(operation) { f in
                         for i in range { out[i] = f(pa[i], scalar) }
                     }
@@ -142,6 +166,10 @@ extension ComputeBackend {
         if a.count == 1 && b.count == count {
             let scalar = pa[0]
             parallelRanges(count) { range in
+                if let vectorLoop {
+                    let start = range.lowerBound
+                    return vectorLoop(pa, 0, pb + start, 1, out + start, range.count)
+                }
                 withScalarFunction(operation) { f in
                     for i in range { out[i] = f(scalar, pb[i]) }
                 }
@@ -152,6 +180,14 @@ extension ComputeBackend {
         let sb = broadcastStrides(of: shapeB, to: shape)
         let inner = shape.last ?? 1
         let stepA = sa.last ?? 0, stepB = sb.last ?? 0
+        // Rows whose operands are contiguous or a repeated scalar (a bias over H·W) take the
+        // compiled loop too.
+        if let vectorLoop, stepA <= 1, stepB <= 1, stepA + stepB > 0 {
+            forEachRow(shape: shape, stridesA: sa, stridesB: sb) { row, offsetA, offsetB, _ in
+                vectorLoop(pa + offsetA, stepA, pb + offsetB, stepB, out + row * inner, inner)
+            }
+            return
+        }
         withScalarFunction(operation) { f in
             forEachRow(shape: shape, stridesA: sa, stridesB: sb) { row, offsetA, offsetB, _ in
                 let o = out + row * inner

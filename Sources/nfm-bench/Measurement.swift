@@ -1,4 +1,5 @@
 import Foundation
+import NFMKernels
 
 /// Summary of repeated measurements of one figure: the median and the spread, in `unit`.
 struct Summary: Codable, Sendable {
@@ -97,6 +98,8 @@ struct MachineDescription: Codable, Sendable {
     var memoryGiB: Double
     var loadAverage: [Double]
     var date: String
+    /// The path of the Swift kernels' hot loops (`NFM_ISA`); absent in reports written before it existed.
+    var vectorISA: String?
 
     static func current() -> MachineDescription {
         let cpuInfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
@@ -108,6 +111,6 @@ struct MachineDescription: Codable, Sendable {
         return MachineDescription(
             cpuModel: model, cores: ProcessInfo.processInfo.activeProcessorCount,
             memoryGiB: Double(ProcessInfo.processInfo.physicalMemory) / Double(1 << 30),
-            loadAverage: load, date: formatter.string(from: Date()))
+            loadAverage: load, date: formatter.string(from: Date()), vectorISA: Kernels.vectorISA.rawValue)
     }
 }

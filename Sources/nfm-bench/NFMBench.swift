@@ -30,7 +30,7 @@ struct NFMBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nfm-bench",
         abstract: "Benchmarks NFM-Swift: train steps, inference, attention, games, DQN and GEMM throughput.",
-        subcommands: [All.self, Model.self, Attention.self, Games.self, DQN.self, Gemm.self],
+        subcommands: [All.self, Model.self, Attention.self, VectorKernels.self, Games.self, DQN.self, Gemm.self],
         defaultSubcommand: All.self)
 
     /// Sets the OpenMP wait policy (which may re-execute the program), then runs the command.
@@ -57,8 +57,8 @@ extension NFMBench {
         @Option(help: "Models to benchmark, comma-separated: baseline, nfm.")
         var models = "baseline,nfm"
 
-        @Option(help: "Sections to run, comma-separated: gemm, models, attention, games, dqn.")
-        var sections = "gemm,models,attention,games,dqn"
+        @Option(help: "Sections to run, comma-separated: gemm, models, attention, vector-kernels, games, dqn.")
+        var sections = "gemm,models,attention,vector-kernels,games,dqn"
 
         func run() throws {
             let wanted = Set(sections.split(separator: ",").map(String.init))
@@ -86,6 +86,10 @@ extension NFMBench {
                 let result = runAttentionBenchmark(batch: 64, warmup: warmup, iterations: iterations)
                 report.attention = result
                 report.printAttention(result)
+            }
+            if wanted.contains("vector-kernels") {
+                report.vectorKernels = runVectorKernelBenchmarks(warmup: warmup, iterations: iterations)
+                report.vectorKernels.forEach(report.printVectorKernel)
             }
             if wanted.contains("games") {
                 for game in Environment.gameNames {
@@ -144,6 +148,22 @@ extension NFMBench {
             let result = runAttentionBenchmark(
                 batch: batch, warmup: options.warmupIterations, iterations: options.timedIterations)
             try printJSONLine(result)
+        }
+    }
+
+    /// The Swift kernels with compiled vector paths (scripts/bench/compare.py's "kernels" section is
+    /// another thing: the gemm and attention subcommands).
+    struct VectorKernels: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "vector-kernels",
+            abstract: "Time the kernels with AVX2/AVX-512 paths (elementwise, batch norm, Adam, RMSprop); print JSON lines.")
+
+        @OptionGroup var options: IterationOptions
+
+        func run() throws {
+            for result in runVectorKernelBenchmarks(warmup: options.warmupIterations, iterations: options.timedIterations) {
+                try printJSONLine(result)
+            }
         }
     }
 

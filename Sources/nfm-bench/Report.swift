@@ -8,6 +8,7 @@ struct BenchmarkReport: Codable {
     var gemm: GemmResult?
     var models: [ModelResult] = []
     var attention: AttentionResult?
+    var vectorKernels: [VectorKernelResult] = []
     var games: [EnvironmentResult] = []
     var dqn: [DQNResult] = []
 
@@ -64,6 +65,8 @@ struct BenchmarkReport: Codable {
         row("attention kernel batch \(result.batch) backward", result.backward)
     }
 
+    func printVectorKernel(_ result: VectorKernelResult) { row(result.kernel, result.milliseconds) }
+
     func printGame(_ result: EnvironmentResult) { row("game \(result.game)", result.stepsPerSecond) }
 
     func printDQN(_ result: DQNResult) {
@@ -78,6 +81,7 @@ struct BenchmarkReport: Codable {
     func printHeader() {
         emit(
             "nfm-bench on \(machine.cpuModel), \(machine.cores) cores, \(String(format: "%.0f", machine.memoryGiB)) GiB, "
+                + "vector ISA \(machine.vectorISA ?? "unknown"), "
                 + "load \(machine.loadAverage.map { String(format: "%.2f", $0) }.joined(separator: " ")), \(machine.date)")
         emit("median [min–max] over \(iterations) timed iterations after \(warmup) warm-up")
     }

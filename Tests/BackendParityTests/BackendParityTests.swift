@@ -72,27 +72,7 @@ final class BackendParityTests: XCTestCase {
 
     /// The two-pass Sort-of-CLEVR NFM model (small widths), three Adam steps with batch statistics.
     func testSortOfClevrNFMTrainsAlikeOnBothBackends() {
-        let runs = onBothBackends { () -> (losses: [String: Tensor], gradients: [[String: Tensor]], state: [String: Tensor]) in
-            var generator = SeededGenerator(seed: 11)
-            let model = SortOfClevrModel(
-                widths: [4, 6, 6, 8], nfm: NFMConfiguration(heads: 2, keySize: 3, valueSize: 3, topK: 3), headChannels: 4,
-                hiddenSize: 16, using: &generator)
-            let optimizer = Adam(learningRate: 1e-4)
-            let images = Tensor.randomUniform([2, 3, 75, 75], using: &generator)
-            let questions = Tensor.randomUniform([2, 11], using: &generator)
-            let answers = (0..<2).map { _ in generator.nextIndex(below: 10) }
-            model.train()
-            var losses: [String: Tensor] = [:], gradients: [[String: Tensor]] = []
-            for step in 0..<3 {
-                let (loss, stepGradients) = valueAndGrad(model: model) { model in
-                    nllLoss(model(images: images, questions: questions, generator: &generator), targets: answers)
-                }
-                optimizer.update(model: model, gradients: stepGradients)
-                losses["step \(step)"] = loss
-                gradients.append(stepGradients)
-            }
-            return (losses, gradients, floatState(model))
-        }
+        let runs = onBothBackends { sortOfClevrNFMSteps() }
         assertClose(runs.oneDNN.losses, runs.reference.losses, "Sort-of-CLEVR NFM losses")
         for (step, (fast, reference)) in zip(runs.oneDNN.gradients, runs.reference.gradients).enumerated() {
             assertClose(fast, reference, "Sort-of-CLEVR NFM gradients, step \(step)")
@@ -108,24 +88,90 @@ final class BackendParityTests: XCTestCase {
     }
 
     func checkDQNUpdates(encoder: EncoderKind) throws {
-        let runs = try onBothBackends { () -> (losses: [String: Tensor], state: [String: Tensor]) in
-            var configuration = DQNConfiguration(game: "breakout", frames: 100, seed: 3, encoder: encoder)
-            configuration.replayCapacity = 64
-            configuration.batchSize = 8
-            configuration.exploration = EpsilonSchedule(randomFrames: 40, annealFrames: 40)
-            let agent = try DQNAgent(configuration: configuration)
-            var generator = SeededGenerator(seed: 5)
-            // Random frames only (frame ≤ randomFrames): the replay fills, no update runs.
-            for frame in 0..<40 { _ = agent.playFrame(frame, generator: &generator) }
-            var losses: [String: Tensor] = [:]
-            for step in 0..<3 { losses["update \(step)"] = Tensor(Float(agent.update(generator: &generator))) }
-            let order = agent.online.namedParameters().map(\.name)
-            let optimizerState = agent.optimizer.stateDict(parameterOrder: order)
-            return (losses, floatState(agent.online).merging(optimizerState.mapKeys { "optimizer." + $0 }) { a, _ in a })
-        }
+        let runs = try onBothBackends { try dqnUpdates(encoder: encoder) }
         assertClose(runs.oneDNN.losses, runs.reference.losses, "DQN (\(encoder)) losses")
         assertClose(
             runs.oneDNN.state, runs.reference.state, absolute: Self.stateTolerance, "DQN (\(encoder)) parameters, buffers and RMSprop state")
+    }
+
+    /// The compiled vector paths (NFM_ISA; VectorISA in NFMKernels) on whole models: the Sort-of-CLEVR
+    /// NFM model's steps and both DQN encoders' updates must have the same bits on every path this CPU
+    /// runs as on the portable Swift loops, so that a seed reproduces a run whichever path ran it.
+    /// AVX-512 is checked only on a CPU that has it.
+    func testEveryVectorPathTrainsBitIdentically() throws {
+        let compiledPaths = VectorISA.supported.filter { $0 != .portable }
+        try XCTSkipIf(compiledPaths.isEmpty, "this CPU runs no compiled path (no AVX2)")
+        let previous = Kernels.vectorISA
+        defer { Kernels.vectorISA = previous }
+        func run() throws -> [String: Tensor] {
+            let sortOfClevr = sortOfClevrNFMSteps()
+            var named = sortOfClevr.losses.mapKeys { "Sort-of-CLEVR loss " + $0 }
+            for (step, gradients) in sortOfClevr.gradients.enumerated() {
+                named.merge(gradients.mapKeys { "Sort-of-CLEVR step \(step) gradient " + $0 }) { a, _ in a }
+            }
+            named.merge(sortOfClevr.state.mapKeys { "Sort-of-CLEVR " + $0 }) { a, _ in a }
+            for encoder in EncoderKind.allCases {
+                let dqn = try dqnUpdates(encoder: encoder)
+                named.merge(dqn.losses.merging(dqn.state) { a, _ in a }.mapKeys { "DQN (\(encoder)) " + $0 }) { a, _ in a }
+            }
+            return named
+        }
+        Kernels.vectorISA = .portable
+        let expected = try run()
+        for isa in compiledPaths {
+            Kernels.vectorISA = isa
+            let actual = try run()
+            XCTAssertEqual(Set(actual.keys), Set(expected.keys), "\(isa): names differ")
+            for (name, reference) in expected.sorted(by: { $0.key < $1.key }) {
+                guard let value = actual[name] else { continue }
+                let differing = zip(value.scalars, reference.scalars).filter { a, e in
+                    a.bitPattern != e.bitPattern && !(a.isNaN && e.isNaN)
+                }
+                XCTAssertTrue(differing.isEmpty, "\(isa): \(name) differs from the portable path in \(differing.count) values")
+            }
+        }
+    }
+
+    /// Three Adam steps of the seeded two-pass Sort-of-CLEVR NFM model (small widths): each step's
+    /// loss and gradients, and the parameters and buffers at the end.
+    func sortOfClevrNFMSteps() -> (losses: [String: Tensor], gradients: [[String: Tensor]], state: [String: Tensor]) {
+        var generator = SeededGenerator(seed: 11)
+        let model = SortOfClevrModel(
+            widths: [4, 6, 6, 8], nfm: NFMConfiguration(heads: 2, keySize: 3, valueSize: 3, topK: 3), headChannels: 4,
+            hiddenSize: 16, using: &generator)
+        let optimizer = Adam(learningRate: 1e-4)
+        let images = Tensor.randomUniform([2, 3, 75, 75], using: &generator)
+        let questions = Tensor.randomUniform([2, 11], using: &generator)
+        let answers = (0..<2).map { _ in generator.nextIndex(below: 10) }
+        model.train()
+        var losses: [String: Tensor] = [:], gradients: [[String: Tensor]] = []
+        for step in 0..<3 {
+            let (loss, stepGradients) = valueAndGrad(model: model) { model in
+                nllLoss(model(images: images, questions: questions, generator: &generator), targets: answers)
+            }
+            optimizer.update(model: model, gradients: stepGradients)
+            losses["step \(step)"] = loss
+            gradients.append(stepGradients)
+        }
+        return (losses, gradients, floatState(model))
+    }
+
+    /// Three updates of nfm-rl's seeded DQN agent with `encoder` on one replay batch stream: each
+    /// update's loss, and the network's parameters and buffers with the RMSprop state at the end.
+    func dqnUpdates(encoder: EncoderKind) throws -> (losses: [String: Tensor], state: [String: Tensor]) {
+        var configuration = DQNConfiguration(game: "breakout", frames: 100, seed: 3, encoder: encoder)
+        configuration.replayCapacity = 64
+        configuration.batchSize = 8
+        configuration.exploration = EpsilonSchedule(randomFrames: 40, annealFrames: 40)
+        let agent = try DQNAgent(configuration: configuration)
+        var generator = SeededGenerator(seed: 5)
+        // Random frames only (frame ≤ randomFrames): the replay fills, no update runs.
+        for frame in 0..<40 { _ = agent.playFrame(frame, generator: &generator) }
+        var losses: [String: Tensor] = [:]
+        for step in 0..<3 { losses["update \(step)"] = Tensor(Float(agent.update(generator: &generator))) }
+        let order = agent.online.namedParameters().map(\.name)
+        let optimizerState = agent.optimizer.stateDict(parameterOrder: order)
+        return (losses, floatState(agent.online).merging(optimizerState.mapKeys { "optimizer." + $0 }) { a, _ in a })
     }
 
     /// nfm-generate's GAN step (NFM generator, spectrally normalised discriminator, hinge losses,
