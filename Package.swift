@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "nfm-rl",
             dependencies: [
-                "RLKit", "Envs", "NFMKernels", "NFMTensor", "NFMTraining", "NFMLog", "NFMExperiments",
+                "RLKit", "Envs", "NFMKernels", "NFMTensor", "NFMTraining", "NFMLog", "NFMExperiments", "NFMDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // nfm-generate's models, losses, metrics and training runs (a library, so that tests can reach them).

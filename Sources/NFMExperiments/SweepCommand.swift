@@ -7,9 +7,10 @@ import NFMLog
 
 /// The command-line side of a sweep, shared by nfm-classify, nfm-generate and nfm-rl.
 public enum SweepCommand {
-    /// Runs at a time when `--seed-jobs` is not given: one, on every core. Measured on the 2-core
-    /// machine (results/README.md, Sort-of-CLEVR quick preset at 150 steps, 2 seeds × 2 models): one
-    /// after another took 207 s and 265 s, two at a time on one thread each 304 s.
+    /// Runs at a time when `--seed-jobs` is not given, for programs whose runs use every core: one.
+    /// Measured on the 2-core machine (results/README.md, Sort-of-CLEVR quick preset at 150 steps,
+    /// 2 seeds × 2 models): one after another took 207 s and 265 s, two at a time on one thread each
+    /// 304 s. A program whose runs train on one thread (nfm-rl) passes its core count instead.
     public static let defaultConcurrentRuns = 1
 
     /// The sweep options every program removes from its command line before passing it to the runs.
@@ -23,7 +24,7 @@ public enum SweepCommand {
     /// 0, 1 if a run failed, 130 if interrupted.
     public static func run(
         program: String, arguments: [String], seeds: SeedList?, resume: String?, directory: String?, concurrentRuns: Int?,
-        arms: [SweepArm], modelOptions: Set<String> = [], modelFlags: Set<String> = [], headlineMetrics: [String],
+        defaultConcurrentRuns: Int = SweepCommand.defaultConcurrentRuns, arms: [SweepArm], modelOptions: Set<String> = [], modelFlags: Set<String> = [], headlineMetrics: [String],
         references: [SweepReference] = [], log: (String) -> Void
     ) throws -> Int32 {
         if let concurrentRuns, concurrentRuns < 1 { throw SweepCommandError("--seed-jobs must be at least 1, got \(concurrentRuns)") }

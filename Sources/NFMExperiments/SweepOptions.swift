@@ -11,7 +11,7 @@ public struct SweepOptions: ParsableArguments {
     public var seeds: SeedList?
 
     /// `--seed-jobs`: runs at a time.
-    @Option(help: "With --seeds: runs at a time on this machine, each on 1 thread when more than 1. (default: \(SweepCommand.defaultConcurrentRuns))")
+    @Option(help: "With --seeds: runs at a time on this machine, each on 1 thread when more than 1. (default: \(SweepCommand.defaultConcurrentRuns); nfm-rl: one per core, its runs being single-threaded)")
     public var seedJobs: Int?
 
     /// No flags given.
