@@ -78,6 +78,24 @@ public struct AccuracyTable: Equatable, Sendable {
             splits: splits)
     }
 
+    /// The Sort-of-CLEVR table by question kind and colour: a row per (kind, colour), kind-major, then
+    /// one summary row per colour over its six kinds. It separates how hard a colour is from how hard a
+    /// question kind is: the out-of-distribution set asks only about the held-out colours, so its
+    /// per-kind rows compare with these colours' in-distribution rows, not with the all-colour ones.
+    public static func sortOfCLEVRByColor(splits: [Split]) -> AccuracyTable {
+        let kinds = SortOfCLEVR.QuestionKind.allCases, colors = SortOfCLEVR.Color.allCases
+        return AccuracyTable(
+            categories: kinds.flatMap { kind in colors.map { "\(kind.name) \($0.name)" } },
+            categoryTypes: kinds.flatMap { kind in colors.map { _ in kind.typeName } },
+            groups: colors.map { color in Group(name: color.name, members: kinds.map { colorCategory(kind: $0, color: color) }) },
+            splits: splits)
+    }
+
+    /// The row of (kind, colour) in `sortOfCLEVRByColor`.
+    public static func colorCategory(kind: SortOfCLEVR.QuestionKind, color: SortOfCLEVR.Color) -> Int {
+        kind.rawValue * SortOfCLEVR.Color.allCases.count + color.rawValue
+    }
+
     /// The Fashion-MNIST table: the ten classes, then all.
     public static func fashionMNIST() -> AccuracyTable {
         AccuracyTable(

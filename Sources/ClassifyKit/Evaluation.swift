@@ -6,6 +6,9 @@ import NFMTensor
 public struct Evaluation: Sendable {
     /// Accuracy by question kind (Sort-of-CLEVR) or class (Fashion-MNIST), per split.
     public var table: AccuracyTable
+    /// Sort-of-CLEVR: accuracy by question kind and colour, per split (`AccuracyTable.sortOfCLEVRByColor`);
+    /// nil for Fashion-MNIST. Written as a file only, not as metrics.
+    public var tableByColor: AccuracyTable? = nil
     /// Mean attention weights of the NFM model's reading layers over the in-distribution test set; nil for the baseline.
     public var attention: AttentionMap?
     /// Mean negative log-likelihood on the in-distribution test set.
@@ -50,6 +53,7 @@ public enum Evaluator {
     ) -> Evaluation {
         let splits = [AccuracyTable.inDistribution] + (outOfDistribution == nil ? [] : [AccuracyTable.outOfDistribution])
         var table = AccuracyTable.sortOfCLEVR(splits: splits)
+        var tableByColor = AccuracyTable.sortOfCLEVRByColor(splits: splits)
         var attention = AttentionAccumulator(layers: model.slotsPerPass, passes: model.passCount)
         var lossSum = 0.0
         var generator = SeededGenerator(seed: 0)  // dropout is off in eval mode: never drawn from
@@ -65,11 +69,17 @@ public enum Evaluator {
                     imageFeatures: features.indexSelect(alongAxis: 0, indices: batch.imageRows), questions: batch.questions,
                     generator: &generator)
                 let (kinds, answers) = (batch.kinds.map(\.rawValue), batch.answers)
-                table.record(split: split, categories: kinds, predictions: predictions(logProbabilities), labels: answers)
+                let predicted = predictions(logProbabilities)
+                table.record(split: split, categories: kinds, predictions: predicted, labels: answers)
+                tableByColor.record(
+                    split: split, categories: zip(batch.kinds, batch.colors).map { AccuracyTable.colorCategory(kind: $0, color: $1) },
+                    predictions: predicted, labels: answers)
                 if split == 0 { lossSum += Double(nllLoss(logProbabilities, targets: answers, reduction: .sum).item) }
             }
         }
-        return Evaluation(table: table, attention: attention.map(), loss: lossSum / Double(max(test.questionCount, 1)))
+        return Evaluation(
+            table: table, tableByColor: tableByColor, attention: attention.map(),
+            loss: lossSum / Double(max(test.questionCount, 1)))
     }
 
     static func evaluate(_ model: ImageClassifier, test: FashionMNIST) -> Evaluation {

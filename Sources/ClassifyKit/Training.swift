@@ -151,6 +151,11 @@ public enum ClassifyTraining {
         let table = run.file(tableFile(dataset))
         try AtomicFile.write(evaluation.table.csv(), to: table)
         run.record(output: table, description: "accuracy table")
+        if let byColor = evaluation.tableByColor {
+            let file = run.file("accuracy_by_question_and_color.csv")
+            try AtomicFile.write(byColor.csv(), to: file)
+            run.record(output: file, description: "accuracy by question kind and colour")
+        }
         if let attention = evaluation.attention {
             let picture = run.file("attention.png")
             try attention.render().write(to: picture)

@@ -35,6 +35,23 @@ final class AccuracyTableTests: XCTestCase {
         XCTAssertEqual(metrics.count, 6)
     }
 
+    func testTheColorTableHasARowPerKindAndColourAndAColourSummaryRow() {
+        var table = AccuracyTable.sortOfCLEVRByColor(splits: [AccuracyTable.inDistribution])
+        let red = SortOfCLEVR.Color.red, yellow = SortOfCLEVR.Color.yellow
+        // is_left about red: 2 of 3 right; about yellow: 0 of 1; count about red: 1 of 1.
+        let rows = [(Kind.isLeft, red), (.isLeft, red), (.isLeft, red), (.isLeft, yellow), (.sameShapeCount, red)]
+        table.record(
+            split: 0, categories: rows.map { AccuracyTable.colorCategory(kind: $0.0, color: $0.1) },
+            predictions: [0, 1, 0, 0, 4], labels: [0, 1, 1, 1, 4])
+        XCTAssertEqual(table.categories.count, 36)
+        XCTAssertEqual(table.categories[AccuracyTable.colorCategory(kind: .isLeft, color: yellow)], "is_left yellow")
+        XCTAssertEqual(table.cell(split: 0, members: [AccuracyTable.colorCategory(kind: .isLeft, color: red)]), AccuracyTable.Cell(correct: 2, total: 3))
+        XCTAssertEqual(table.metrics(), ["eval/red_accuracy": 0.75, "eval/yellow_accuracy": 0], "one summary row per colour")
+        let lines = table.csv().split(separator: "\n")
+        XCTAssertEqual(lines.count, 1 + 36 + 6)
+        XCTAssertEqual(lines.last, "yellow,,0,1,0.000000")
+    }
+
     func testCSVHasOneLinePerQuestionTypeThenTheGroups() {
         let lines = makeTable().csv().split(separator: "\n").map(String.init)
         XCTAssertEqual(

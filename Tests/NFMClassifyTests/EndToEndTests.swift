@@ -73,7 +73,10 @@ final class EndToEndTests: XCTestCase {
             XCTAssertEqual(
                 losses.map { Float($0.value) }, try MetricsWriterLosses.losses(in: straightResult.run.path).map { Float($0.value) },
                 "\(resumedResult.kind): the loss curve after resume")
-            for file in ["config.json", "metrics.csv", "metrics.jsonl", "loss.png", "accuracy.png", "accuracy_by_question_type.csv"] {
+            for file in [
+                "config.json", "metrics.csv", "metrics.jsonl", "loss.png", "accuracy.png", "accuracy_by_question_type.csv",
+                "accuracy_by_question_and_color.csv",
+            ] {
                 XCTAssertTrue(exists(run + "/" + file), "\(run)/\(file)")
             }
             XCTAssertTrue(try Checkpoint.resolve(run).hasSuffix("step-000000004"))
