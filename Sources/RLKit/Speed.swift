@@ -19,10 +19,8 @@ import NFMTensor
     import Darwin
 #endif
 
-/// CPU time of the calling thread and of the whole process, in seconds.
+/// CPU time of the whole process, in seconds.
 public enum CPUClock {
-    /// Seconds of CPU this thread has used.
-    public static var thread: Double { seconds(CLOCK_THREAD_CPUTIME_ID) }
     /// Seconds of CPU the process has used, all threads together.
     public static var process: Double { seconds(CLOCK_PROCESS_CPUTIME_ID) }
 
@@ -60,8 +58,9 @@ struct UpdateTimings {
 public struct SpeedMeasurement: Sendable {
     /// What was timed.
     public var name: String
-    /// Median CPU microseconds per call (the thread's CPU time: on a busy machine, wall-clock time
-    /// also counts the time other programs held the core).
+    /// Median CPU microseconds per call: the process's CPU time, every thread's. The Swift kernels split
+    /// large loops over the cores, so the calling thread's time alone would miss part of the work; and
+    /// on a busy machine wall-clock time also counts the time other programs held the core.
     public var microseconds: Double
 }
 
@@ -87,9 +86,9 @@ extension DQNAgent {
         func median(_ name: String, _ body: () -> Void) -> SpeedMeasurement {
             var times: [Double] = []
             for _ in 0..<repetitions {
-                let start = CPUClock.thread
+                let start = CPUClock.process
                 body()
-                times.append((CPUClock.thread - start) * 1e6)
+                times.append((CPUClock.process - start) * 1e6)
             }
             return SpeedMeasurement(name: name, microseconds: times.sorted()[times.count / 2])
         }
