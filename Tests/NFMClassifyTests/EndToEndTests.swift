@@ -63,7 +63,20 @@ final class EndToEndTests: XCTestCase {
             XCTAssertEqual(Set(straightMetrics.keys), [
                 "eval/accuracy", "eval/relational_accuracy", "eval/nonrelational_accuracy", "eval/loss",
                 "ood/accuracy", "ood/relational_accuracy", "ood/nonrelational_accuracy",
+                "eval/heldout_colors_accuracy", "ood/gap",
             ])
+            // The held-out colours' in-distribution questions, counted from the colour table's rows.
+            let byColor = straightResult.evaluation!.tableByColor!
+            let heldOut = try SortOfCLEVR.heldOutTrainingShapes(count: 2).keys.map { color in
+                try XCTUnwrap(byColor.groups.firstIndex { $0.name == color.name })
+            }
+            let counts = heldOut.map { byColor.cell(split: 0, members: byColor.groups[$0].members) }
+            XCTAssertEqual(
+                straightMetrics["eval/heldout_colors_accuracy"]!,
+                Double(counts.map(\.correct).reduce(0, +)) / Double(counts.map(\.total).reduce(0, +)), accuracy: 1e-12)
+            XCTAssertEqual(
+                straightMetrics["ood/gap"]!, straightMetrics["eval/heldout_colors_accuracy"]! - straightMetrics["ood/accuracy"]!,
+                accuracy: 1e-12)
             for (name, value) in straightMetrics {
                 XCTAssertEqual(Float(resumedMetrics[name]!), Float(value), "\(resumedResult.kind) \(name) after resume")
             }
