@@ -4,7 +4,12 @@
 
 #include "CVectorKernels.h"
 
+// AVX2 and AVX-512 exist on x86-64 only; elsewhere (e.g. aarch64) no compiled path is built and
+// every kernel runs the portable Swift loops.
+#if defined(__x86_64__)
+#define NFM_HAS_X86_VECTOR_KERNELS 1
 extern const NFMVectorKernels nfmVectorKernelsAVX2;
 extern const NFMVectorKernels nfmVectorKernelsAVX512;
+#endif
 
 #endif
