@@ -10,6 +10,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 swift build -c release >/dev/null || { echo "run-all: release build failed" >&2; exit 1; }
 bin=$(swift build -c release --show-bin-path)
+# The commit the runs are built from, recorded by collect.sh (HEAD may move while a sweep runs).
+built=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo "+uncommitted changes")
 root=runs/experiments
 mkdir -p "$root"
 
@@ -37,7 +39,7 @@ for entry in "${experiments[@]}"; do
     minutes=$(( ($(date +%s) - start) / 60 ))
     echo "$(date -u +%FT%TZ) $name: exit $status after $minutes min in this invocation"
     if [ $status -eq 0 ]; then
-        scripts/results/collect.sh "$root/$name" "$name" --command "$command" \
+        scripts/results/collect.sh "$root/$name" "$name" --command "$command" --commit "$built (release build of this invocation)" \
             --wall "$minutes min in the invocation that finished it (earlier invocations: see $root/$name/logs)"
     fi
 done
