@@ -277,6 +277,29 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(ClassifyConfiguration.defaults(preset: .paper, dataset: .sortOfCLEVR).steps, 150 * (9_800 * 20 / 64))
     }
 
+    func testMediumPresetIsTheQuickModelOnThePapersDataWithACosineSchedule() {
+        let quick = ClassifyConfiguration.defaults(preset: .quick, dataset: .sortOfCLEVR)
+        var medium = ClassifyConfiguration.defaults(preset: .medium, dataset: .sortOfCLEVR)
+        XCTAssertEqual(medium.problems(), [])
+        XCTAssertEqual(
+            [medium.trainingImages, medium.testImages, medium.outOfDistributionImages, medium.steps, medium.evaluationInterval],
+            [9_800, 2_000, 2_000, 10_000, 1_000])
+        XCTAssertEqual(medium.learningRateSchedule, .cosine)
+        // Everything else is the quick preset's: the model, its batches and its learning rate.
+        medium.trainingImages = quick.trainingImages
+        medium.testImages = quick.testImages
+        medium.outOfDistributionImages = quick.outOfDistributionImages
+        medium.steps = quick.steps
+        medium.evaluationInterval = quick.evaluationInterval
+        medium.checkpointInterval = quick.checkpointInterval
+        medium.learningRateSchedule = quick.learningRateSchedule
+        medium.preset = .quick
+        XCTAssertEqual(medium, quick)
+        XCTAssertEqual(
+            ClassifyConfiguration.defaults(preset: .medium, dataset: .fashionMNIST).problems(),
+            ["--preset medium is sized for Sort-of-CLEVR; Fashion-MNIST has quick and paper"])
+    }
+
     func testRunSeedsGiveIndependentReproducibleStreams() {
         let (a, b, c) = (RunSeeds(seed: 1), RunSeeds(seed: 1), RunSeeds(seed: 2))
         XCTAssertEqual(a.batchOrder, b.batchOrder)

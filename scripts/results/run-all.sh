@@ -18,6 +18,7 @@ mkdir -p "$root"
 # name | program and flags (seeds included)
 experiments=(
     "sort-of-clevr-quick|nfm-classify --seeds 5"
+    "sort-of-clevr-medium|nfm-classify --preset medium --seeds 3"
     "fashion-mnist-quick|nfm-classify --dataset fashion-mnist --seeds 3"
     "vae|nfm-generate --model vae --seeds 3"
     "gan-5k|nfm-generate --model gan --steps 5000 --seeds 3"
@@ -26,6 +27,8 @@ experiments=(
     "rl-space_invaders-1m|nfm-rl --game space_invaders --frames 1000000 --encoders baseline --seeds 3"
     "rl-asterix-1m|nfm-rl --game asterix --frames 1000000 --encoders baseline --seeds 3"
     "rl-seaquest-1m|nfm-rl --game seaquest --frames 1000000 --encoders baseline --seeds 3"
+    "rl-breakout-nfm-500k|nfm-rl --game breakout --frames 500000 --encoders baseline,nfm --seeds 3"
+    "rl-space_invaders-nfm-500k|nfm-rl --game space_invaders --frames 500000 --encoders baseline,nfm --seeds 3"
 )
 
 for entry in "${experiments[@]}"; do
