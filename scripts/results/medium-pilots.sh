@@ -7,7 +7,8 @@
 #
 #   nohup bash scripts/results/medium-pilots.sh > runs/pilots.log 2>&1 &
 #
-# Done so far (results/README.md): medium-pilot-baseline (constant lr 1e-3, widths 24-48-96-192): 77%.
+# Done (results/README.md, results/medium-pilots/): medium-pilot-baseline (constant lr 1e-3, widths 24-48-96-192)
+# and every pilot below; the medium preset (`--preset medium`) was chosen from them.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 swift build -c release --product nfm-classify >/dev/null || { echo "medium-pilots: release build failed" >&2; exit 1; }
@@ -20,6 +21,9 @@ while pgrep -f "scripts/results/run-all.sh" > /dev/null; do sleep 60; done
 pilots=(
     "medium-pilot-cosine|--lr-schedule cosine"
     "medium-pilot-cosine-paper-widths|--lr-schedule cosine --widths 48,96,192,384"
+    "medium-pilot-cosine-lr3e-4|--lr-schedule cosine --learning-rate 3e-4"
+    "medium-pilot-cosine-lr1e-4|--lr-schedule cosine --learning-rate 1e-4"
+    "medium-pilot-no-heldout-colors|--heldout-colors 0"
 )
 
 for entry in "${pilots[@]}"; do
