@@ -73,6 +73,11 @@ public struct SweepPlan: Codable, Sendable, Equatable {
     public var headlineMetrics: [String]
     /// Known values drawn beside the curves (nil in sweeps saved before there were any).
     public var references: [SweepReference]?
+    /// The threads each run trains on, fixed when the sweep starts and kept when it continues:
+    /// oneDNN's multi-threaded reductions round differently with another thread count, so without it
+    /// a sweep's numbers would depend on `--seed-jobs` (measured, results/README.md "One run at a
+    /// time, or two?"). nil in sweeps saved before it was recorded.
+    public var runThreads: SweepRunThreads?
 
     /// A plan.
     public init(
@@ -107,6 +112,18 @@ public struct SweepPlan: Codable, Sendable, Equatable {
         }
         return kept
     }
+}
+
+/// How many threads each run of a sweep trains on.
+public enum SweepRunThreads: String, Codable, Sendable, Equatable {
+    /// One thread (`NFM_THREADS=1`, `OMP_NUM_THREADS=1`), so that runs can go side by side, one per core.
+    case one
+    /// The program's own default: every core of the machine (or of this MPI rank's share).
+    case all
+
+    /// What a sweep whose plan does not say (saved before it was recorded) ran with: one thread
+    /// when several runs went at once.
+    public init(concurrentRuns: Int) { self = concurrentRuns > 1 ? .one : .all }
 }
 
 /// What went wrong setting up a sweep, said so that the user can act on it.
@@ -160,7 +177,7 @@ public final class SeedSweep {
     public let plan: SweepPlan
     /// The sweep directory.
     public let directory: String
-    /// How many runs go at once. Above 1, each run gets one thread (`NFM_THREADS=1`, `OMP_NUM_THREADS=1`).
+    /// How many runs go at once (their threads are the plan's ``SweepPlan/runThreads``).
     public let concurrentRuns: Int
     /// The executable started for each run (by default this process's own).
     public let executable: URL
@@ -211,9 +228,12 @@ public final class SeedSweep {
                 throw SweepError.differentSweep(path: directory, saved: text(saved), requested: text(plan))
             }
             plan.seeds = saved.seeds + plan.seeds.filter { !saved.seeds.contains($0) }
+            plan.runThreads = saved.runThreads ?? plan.runThreads
         } else if manager.fileExists(atPath: directory), !((try? manager.contentsOfDirectory(atPath: directory))?.isEmpty ?? false) {
             throw SweepError.notASweep(path: directory)
         }
+        // Recorded with the plan, so that every later invocation runs with the same threads.
+        plan.runThreads = plan.runThreads ?? SweepRunThreads(concurrentRuns: concurrentRuns)
         self.plan = plan
         self.directory = directory
         self.concurrentRuns = concurrentRuns
@@ -291,12 +311,12 @@ public final class SeedSweep {
         let total = plan.seeds.indices.filter { $0 % partition.ranks == partition.rank }.count * plan.arms.count
         log("sweep: \(plan.program), models \(plan.arms.map(\.name).joined(separator: " vs ")), seeds \(plan.seeds.map(String.init).joined(separator: ","))")
         log("sweep: \(total) runs, \(finishedBefore) already finished, \(jobs.count) to run, \(concurrentRuns) at a time"
-            + (concurrentRuns > 1 ? " (one thread each)" : "") + "; directory \(directory)")
+            + (plan.runThreads == .one ? " (one thread each)" : "") + "; directory \(directory)")
 
         // A run is a single process even when this one is an MPI rank.
         var environment = MPI.childEnvironment(ProcessInfo.processInfo.environment)
         environment[Self.parentVariable] = String(getpid())
-        if concurrentRuns > 1 {
+        if plan.runThreads == .one {
             environment["NFM_THREADS"] = "1"
             environment["OMP_NUM_THREADS"] = "1"
         }

@@ -3,15 +3,17 @@
 
 import Foundation
 import NFMDistributed
+import NFMKernels
 import NFMLog
 
 /// The command-line side of a sweep, shared by nfm-classify, nfm-generate and nfm-rl.
 public enum SweepCommand {
-    /// Runs at a time when `--seed-jobs` is not given, for programs whose runs use every core: one.
-    /// Measured on the 2-core machine (results/README.md, Sort-of-CLEVR quick preset at 150 steps,
-    /// 2 seeds × 2 models): one after another took 207 s and 265 s, two at a time on one thread each
-    /// 304 s. A program whose runs train on one thread (nfm-rl) passes its core count instead.
-    public static let defaultConcurrentRuns = 1
+    /// Runs at a time when `--seed-jobs` is not given and the sweep is new: one per core (of this
+    /// MPI rank's share), each on one thread. Measured on the quiet 2-core machine (results/README.md,
+    /// 2 seeds × 2 models of the Sort-of-CLEVR quick preset at 150 steps): two at a time took 96–98 s,
+    /// one after another on both cores 104–111 s; a DQN run trains on one thread anyway (41–42 s
+    /// against 82–85 s).
+    public static var defaultConcurrentRuns: Int { MPI.threadsPerLocalRank ?? ComputeThreads.cores }
 
     /// The sweep options every program removes from its command line before passing it to the runs.
     public static let sweepOptions: Set<String> = ["--seeds", "--seed-jobs", "--run-dir", "--resume", "--seed"]
@@ -24,7 +26,7 @@ public enum SweepCommand {
     /// 0, 1 if a run failed, 130 if interrupted.
     public static func run(
         program: String, arguments: [String], seeds: SeedList?, resume: String?, directory: String?, concurrentRuns: Int?,
-        defaultConcurrentRuns: Int = SweepCommand.defaultConcurrentRuns, arms: [SweepArm], modelOptions: Set<String> = [], modelFlags: Set<String> = [], headlineMetrics: [String],
+        arms: [SweepArm], modelOptions: Set<String> = [], modelFlags: Set<String> = [], headlineMetrics: [String],
         references: [SweepReference] = [], log: (String) -> Void
     ) throws -> Int32 {
         if let concurrentRuns, concurrentRuns < 1 { throw SweepCommandError("--seed-jobs must be at least 1, got \(concurrentRuns)") }
@@ -42,8 +44,10 @@ public enum SweepCommand {
                 if directory != nil { throw SweepCommandError("--resume and --run-dir both name the sweep's directory; give only --resume") }
                 var plan = try SeedSweep.savedPlan(in: resume)
                 plan.seeds += (seeds?.seeds ?? []).filter { !plan.seeds.contains($0) }
+                // A sweep whose runs use every core continues one run at a time unless told otherwise.
+                let defaultRuns = plan.runThreads == .all ? 1 : defaultConcurrentRuns
                 return try SeedSweep(
-                    plan: plan, directory: resume, concurrentRuns: concurrentRuns ?? defaultConcurrentRuns, partition: partition,
+                    plan: plan, directory: resume, concurrentRuns: concurrentRuns ?? defaultRuns, partition: partition,
                     environment: environment)
             }
             guard let seeds else { throw SweepCommandError("a sweep needs --seeds (a count such as 5, or a list such as 1,2,3)") }

@@ -11,7 +11,9 @@ public struct SweepOptions: ParsableArguments {
     public var seeds: SeedList?
 
     /// `--seed-jobs`: runs at a time.
-    @Option(help: "With --seeds: runs at a time on this machine, each on 1 thread when more than 1. (default: \(SweepCommand.defaultConcurrentRuns); nfm-rl: one per core, its runs being single-threaded)")
+    @Option(help: ArgumentHelp(
+        "With --seeds: runs at a time on this machine, each on 1 thread when more than 1. (default: one per core)",
+        discussion: "The thread count is recorded with the sweep when it starts and kept when it continues, so that its numbers do not depend on this flag."))
     public var seedJobs: Int?
 
     /// No flags given.

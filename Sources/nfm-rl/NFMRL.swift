@@ -113,12 +113,7 @@ struct Train: ParsableCommand {
         }
         let code = try SweepCommand.run(
             program: "nfm-rl", arguments: Array(CommandLine.arguments.dropFirst()), seeds: sweep.seeds, resume: resume, directory: runDir,
-            concurrentRuns: sweep.seedJobs,
-            // A DQN run trains on one thread (Speed.swift), so by default every core takes a run: measured,
-            // 2 Breakout seeds of 25,000 frames took 82–85 s one after another and 41–42 s two at a time, with
-            // the same results (results/README.md).
-            defaultConcurrentRuns: MPI.threadsPerLocalRank ?? ComputeThreads.cores,
-            arms: arms, modelOptions: ["--encoder", "--encoders"],
+            concurrentRuns: sweep.seedJobs, arms: arms, modelOptions: ["--encoder", "--encoders"],
             headlineMetrics: ["eval/mean_return", "rollout/average_return_100"],
             references: DQNConfiguration.minatarPublishedReturn[game].map {
                 [SweepReference(metric: "rollout/average_return_100", value: $0, label: "MinAtar DQN at 5M frames (published)")]

@@ -105,6 +105,31 @@ func invocations(_ sweep: SeedSweep, seed: UInt64, arm: String) -> [String] {
         #expect(outcome.report.values(of: "eval/accuracy", arm: "nfm").count == 3)
     }
 
+    @Test func keepsTheThreadsRecordedWhenTheSweepStarted() throws {
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // Started one run at a time: each run on every core, and the plan says so.
+        let directory = root + "/sweep"
+        let first = try SeedSweep(plan: fakePlan(seeds: [1]), directory: directory, concurrentRuns: 1, executable: URL(fileURLWithPath: "/bin/sh"))
+        _ = try first.run { _ in }
+        #expect(try SeedSweep.savedPlan(in: directory).runThreads == .all)
+        // Continued two at a time: the new seed's runs still get every core, as seed 1's did.
+        let second = try SeedSweep(plan: fakePlan(seeds: [2]), directory: directory, concurrentRuns: 2, executable: URL(fileURLWithPath: "/bin/sh"))
+        _ = try second.run { _ in }
+        #expect(invocations(second, seed: 2, arm: "nfm") == ["fresh threads=all"])
+        // A sweep saved before the thread count was recorded follows its concurrency, as it used to, and
+        // records it from then on.
+        let legacy = root + "/legacy"
+        var plan = fakePlan(seeds: [1])
+        plan.runThreads = nil
+        try FileManager.default.createDirectory(atPath: legacy, withIntermediateDirectories: true)
+        try JSONEncoder().encode(plan).write(to: URL(fileURLWithPath: legacy + "/" + SeedSweep.planFile))
+        let continued = try SeedSweep(plan: fakePlan(seeds: [1]), directory: legacy, concurrentRuns: 2, executable: URL(fileURLWithPath: "/bin/sh"))
+        _ = try continued.run { _ in }
+        #expect(invocations(continued, seed: 1, arm: "baseline") == ["fresh threads=1"])
+        #expect(try SeedSweep.savedPlan(in: legacy).runThreads == .one)
+    }
+
     @Test func reportsAFailedRunAndKeepsTheOthers() throws {
         let root = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
