@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "NFMExperiments",
             dependencies: [
-                "NFMTraining", "NFMLog", "NFMIO", "NFMDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "NFMTraining", "NFMKernels", "NFMLog", "NFMIO", "NFMDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Process groups for training over several processes: Open MPI, loaded with dlopen only when
         // started under mpirun (no build or run-time dependency otherwise), or this process alone.
