@@ -12,8 +12,8 @@ public struct SweepOptions: ParsableArguments {
 
     /// `--seed-jobs`: runs at a time.
     @Option(help: ArgumentHelp(
-        "With --seeds: runs at a time on this machine, each on 1 thread when more than 1. (default: one per core)",
-        discussion: "The thread count is recorded with the sweep when it starts and kept when it continues, so that its numbers do not depend on this flag."))
+        "With --seeds: runs at a time on this machine, each on 1 thread when more than 1. (default: one per core; one when continuing a sweep whose runs use every core)",
+        discussion: "The runs' thread count is recorded with the sweep when it starts and kept when it continues, so that its numbers do not depend on this flag."))
     public var seedJobs: Int?
 
     /// No flags given.
