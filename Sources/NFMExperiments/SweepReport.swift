@@ -16,7 +16,7 @@ public struct SweepRun: Sendable {
     public var arm: String
     /// Its final metrics, or nil if it has not finished.
     public var finalMetrics: [String: Double]?
-    /// Its logged metrics (metrics.jsonl), by name; empty if it never logged.
+    /// Its logged metrics (metrics.jsonl or metrics.csv), by name; empty if it never logged.
     public var curves: [String: [MetricPoint]]
 }
 
@@ -57,7 +57,7 @@ public struct SweepReport: Sendable {
             for arm in plan.arms {
                 let path = sweep.runDirectory(seed: seed, arm: arm.name)
                 let final = try FinalMetrics.read(directory: path)
-                let curves = FileManager.default.fileExists(atPath: path + "/metrics.jsonl") ? try MetricsWriter.load(directory: path) : [:]
+                let curves = try MetricsWriter.load(directory: path)
                 runs.append(SweepRun(seed: seed, arm: arm.name, finalMetrics: final, curves: curves))
             }
         }

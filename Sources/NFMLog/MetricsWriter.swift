@@ -193,10 +193,13 @@ public final class MetricsWriter {
 
     // MARK: Reloading
 
-    /// Reloads every series from the `metrics.jsonl` in `directory`, without opening it for writing.
+    /// Reloads every series of the run in `directory`, without opening its files for writing: from
+    /// `metrics.jsonl`, or from `metrics.csv` where that is the only one or holds more of the run (a
+    /// run restored from committed results keeps only the CSV; see scripts/results/restore.sh).
+    /// A run with neither file has no series.
     public static func load(directory: String) throws -> [String: [MetricPoint]] {
         var series: [String: [MetricPoint]] = [:]
-        for record in try loadRecords(path: directory + "/metrics.jsonl") {
+        for record in try loadForResume(directory: directory, discardingStepsAfter: nil).records {
             for (name, value) in record.values {
                 series[name, default: []].append(MetricPoint(step: record.step, value: value, wallTime: record.wallTime))
             }

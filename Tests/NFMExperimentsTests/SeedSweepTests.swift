@@ -105,6 +105,59 @@ func invocations(_ sweep: SeedSweep, seed: UInt64, arm: String) -> [String] {
         #expect(outcome.report.values(of: "eval/accuracy", arm: "nfm").count == 3)
     }
 
+    @Test func continuesFromTheFilesCollectedIntoResults() throws {
+        // A session ends after seed 1; what reaches git is collect.sh's copy: the plan and each run's
+        // small files, with its logged metrics as metrics.csv only. A fresh checkout restores it.
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let sh = URL(fileURLWithPath: "/bin/sh")
+        let first = try SeedSweep(plan: fakePlan(seeds: [1]), directory: root + "/first", concurrentRuns: 1, executable: sh)
+        _ = try first.run { _ in }
+        let results = root + "/results"
+        try FileManager.default.createDirectory(atPath: results, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: first.directory + "/sweep.json", toPath: results + "/sweep.json")
+        for arm in ["baseline", "nfm"] {
+            let run = results + "/runs/seed-1-\(arm)"
+            try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: first.runDirectory(seed: 1, arm: arm) + "/final_metrics.json", toPath: run + "/final_metrics.json")
+            let value = arm == "nfm" ? 0.531 : 0.51
+            try "step,name,value,wall_time_s\n10,eval/accuracy,\(value - 0.1),1.000\n20,eval/accuracy,\(value),2.000\n"
+                .write(toFile: run + "/metrics.csv", atomically: true, encoding: .utf8)
+        }
+        // A run that had not finished leaves only its logged metrics: it starts afresh.
+        try FileManager.default.createDirectory(atPath: results + "/runs/seed-2-nfm", withIntermediateDirectories: true)
+        try "step,name,value,wall_time_s\n".write(toFile: results + "/runs/seed-2-nfm/metrics.csv", atomically: true, encoding: .utf8)
+
+        let directory = root + "/second"
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/results/restore.sh").path
+        let restore = Process()
+        restore.executableURL = URL(fileURLWithPath: "/bin/bash")
+        restore.arguments = [script, results, directory]
+        restore.standardOutput = FileHandle.nullDevice
+        try restore.run()
+        restore.waitUntilExit()
+        #expect(restore.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/seed-2/nfm"))
+
+        let sweep = try SeedSweep(plan: fakePlan(seeds: [1, 2]), directory: directory, concurrentRuns: 1, executable: sh)
+        var lines: [String] = []
+        let outcome = try sweep.run { lines.append($0) }
+        #expect(lines.contains { $0.contains("2 already finished, 2 to run") })
+        #expect(invocations(sweep, seed: 1, arm: "baseline").isEmpty && invocations(sweep, seed: 2, arm: "nfm") == ["fresh threads=all"])
+        #expect(outcome.report.values(of: "eval/accuracy", arm: "nfm").map(\.value) == [0.531, 0.542])
+        // Seed 1's curve comes back from the CSV.
+        let curve = try #require(outcome.report.curves().first { $0.arm == "baseline" && $0.metric == "eval/accuracy" })
+        #expect(curve.points.map(\.count) == [2, 2] && abs(curve.points[1].mean - 0.515) < 1e-9)
+        // Restoring over an existing sweep is refused.
+        let again = Process()
+        again.executableURL = URL(fileURLWithPath: "/bin/bash")
+        again.arguments = [script, results, directory]
+        again.standardError = FileHandle.nullDevice
+        try again.run()
+        again.waitUntilExit()
+        #expect(again.terminationStatus == 1)
+    }
+
     @Test func keepsTheThreadsRecordedWhenTheSweepStarted() throws {
         let root = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -84,6 +84,22 @@ final class MetricsWriterTests: XCTestCase {
         XCTAssertEqual(reloaded["say \"hi\""]![0].value, -1e-5)
     }
 
+    func testLoadReadsTheCSVWhenTheJSONLinesFileIsGone() throws {
+        // A run restored from committed results (scripts/results/restore.sh) keeps only metrics.csv.
+        let clock = FakeClock(100)
+        let writer = try MetricsWriter(directory: directory, clock: clock.read)
+        for step in [1, 5, 9] {
+            clock.now += 0.5
+            try writer.log(step: step, values: ["train/loss": 1 / Double(step), "eval/return": Double(step) * 1.25])
+        }
+        let expected = writer.series
+        try FileManager.default.removeItem(atPath: writer.jsonlPath)
+        XCTAssertEqual(try MetricsWriter.load(directory: directory), expected)
+        XCTAssertEqual(try MetricsWriter.load(directory: directory)["eval/return"]?.map(\.value), [1.25, 6.25, 11.25])
+        try FileManager.default.removeItem(atPath: writer.csvPath)
+        XCTAssertEqual(try MetricsWriter.load(directory: directory), [:], "a run that never logged has no series")
+    }
+
     func testResumeReloadsDropsTornLineAndDiscardsLaterSteps() throws {
         let clock = FakeClock(100)
         do {

@@ -4,12 +4,23 @@
 # their checkpoints. A finished sweep is collected into results/<name>/. Runs under nice, so that
 # builds and tests on the same machine stay responsive; give a name to run only some sweeps.
 #
+# Sessions end and checkouts are fresh, so a sweep also continues across checkouts: when its
+# directory is missing but results/<name>/ holds finished runs of it, restore.sh brings them back
+# first. Stopping a sweep with Ctrl-C (or SIGINT to its process) collects what finished, so that it
+# can be committed and continued later.
+#
 #   nohup bash scripts/results/run-all.sh > runs/experiments.log 2>&1 &
 #   bash scripts/results/run-all.sh sort-of-clevr-quick vae
+#   bash scripts/results/run-all.sh --bin /tmp/nfm-bin rl-breakout-1m   # prebuilt programs, so that
+#                                                                         # .build can be rebuilt meanwhile
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-swift build -c release >/dev/null || { echo "run-all: release build failed" >&2; exit 1; }
-bin=$(swift build -c release --show-bin-path)
+if [ "${1:-}" = "--bin" ]; then
+    bin=$(cd "$2" && pwd); shift 2
+else
+    swift build -c release >/dev/null || { echo "run-all: release build failed" >&2; exit 1; }
+    bin=$(swift build -c release --show-bin-path)
+fi
 # The commit the runs are built from, recorded by collect.sh (HEAD may move while a sweep runs).
 built=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo "+uncommitted changes")
 root=runs/experiments
@@ -35,6 +46,9 @@ for entry in "${experiments[@]}"; do
     name=${entry%%|*} command=${entry#*|}
     if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
     echo "$(date -u +%FT%TZ) $name: $command (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    if [ ! -e "$root/$name" ] && [ -f "results/$name/sweep.json" ]; then
+        scripts/results/restore.sh "results/$name" "$root/$name" || continue
+    fi
     start=$(date +%s)
     # shellcheck disable=SC2086
     nice -n 10 "$bin"/$command --run-dir "$root/$name" > "$root/$name.out" 2>&1
@@ -43,6 +57,12 @@ for entry in "${experiments[@]}"; do
     echo "$(date -u +%FT%TZ) $name: exit $status after $minutes min in this invocation"
     if [ $status -eq 0 ]; then
         scripts/results/collect.sh "$root/$name" "$name" --command "$command" --commit "$built (release build of this invocation)" \
-            --wall "$minutes min in the invocation that finished it (earlier invocations: see $root/$name/logs)"
+            --wall "$minutes min in the invocation that finished it (earlier invocations: timings.csv)"
+    elif [ -f "$root/$name/summary.md" ]; then
+        # Stopped or failed: keep what finished, marked as unfinished, and stop the queue.
+        scripts/results/collect.sh "$root/$name" "$name" --command "$command" --commit "$built (release build of this invocation)" \
+            --wall "unfinished: stopped after $minutes min in its last invocation (all invocations: timings.csv)" \
+            --note "**Unfinished sweep**: the runs listed as not finished below are still to run; \`bash scripts/results/run-all.sh $name\` continues it from the finished ones."
+        exit $status
     fi
 done
