@@ -46,9 +46,17 @@ for entry in "${experiments[@]}"; do
     name=${entry%%|*} command=${entry#*|}
     if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
     echo "$(date -u +%FT%TZ) $name: $command (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    if [ ! -e "$root/$name" ] && [ -f "results/$name/README.md" ] && ! grep -q "Unfinished sweep" "results/$name/README.md"; then
+        echo "$name: finished and collected in results/$name; skipped"
+        continue
+    fi
     if [ ! -e "$root/$name" ] && [ -f "results/$name/sweep.json" ]; then
         scripts/results/restore.sh "results/$name" "$root/$name" || continue
     fi
+    # A sweep continued across sessions ran on several builds: name them all.
+    commit="$built (release build of this invocation)"
+    earlier=$(sed -n 's/^| commit | \(.*\) |$/\1/p' "results/$name/README.md" 2>/dev/null | sed 's/ (release build of this invocation)//')
+    [ -n "$earlier" ] && [ "$earlier" != "$built" ] && commit="$commit; earlier invocations: $earlier"
     start=$(date +%s)
     # shellcheck disable=SC2086
     nice -n 10 "$bin"/$command --run-dir "$root/$name" > "$root/$name.out" 2>&1
@@ -56,11 +64,11 @@ for entry in "${experiments[@]}"; do
     minutes=$(( ($(date +%s) - start) / 60 ))
     echo "$(date -u +%FT%TZ) $name: exit $status after $minutes min in this invocation"
     if [ $status -eq 0 ]; then
-        scripts/results/collect.sh "$root/$name" "$name" --command "$command" --commit "$built (release build of this invocation)" \
+        scripts/results/collect.sh "$root/$name" "$name" --command "$command" --commit "$commit" \
             --wall "$minutes min in the invocation that finished it (earlier invocations: timings.csv)"
     elif [ -f "$root/$name/summary.md" ]; then
         # Stopped or failed: keep what finished, marked as unfinished, and stop the queue.
-        scripts/results/collect.sh "$root/$name" "$name" --command "$command" --commit "$built (release build of this invocation)" \
+        scripts/results/collect.sh "$root/$name" "$name" --command "$command" --commit "$commit" \
             --wall "unfinished: stopped after $minutes min in its last invocation (all invocations: timings.csv)" \
             --note "**Unfinished sweep**: the runs listed as not finished below are still to run; \`bash scripts/results/run-all.sh $name\` continues it from the finished ones."
         exit $status
