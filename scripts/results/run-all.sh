@@ -11,18 +11,33 @@
 #
 #   nohup bash scripts/results/run-all.sh > runs/experiments.log 2>&1 &
 #   bash scripts/results/run-all.sh sort-of-clevr-quick vae
-#   bash scripts/results/run-all.sh --bin /tmp/nfm-bin rl-breakout-1m   # prebuilt programs, so that
-#                                                                         # .build can be rebuilt meanwhile
+#   bash scripts/results/run-all.sh --bin /tmp/nfm-bin rl-breakout-1m   # prebuilt programs (and their
+#                                                                         # commit in /tmp/nfm-bin/COMMIT),
+#                                                                         # so that .build can be rebuilt meanwhile
+#   bash scripts/results/run-all.sh --seed-jobs 3 rl-freeway-1m          # all three DQN seeds at once:
+#                                                                         # no core idles while the third runs
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-if [ "${1:-}" = "--bin" ]; then
-    bin=$(cd "$2" && pwd); shift 2
-else
+bin="" prebuilt="" jobs=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --bin) bin=$(cd "$2" && pwd) prebuilt=1; shift 2 ;;
+        --seed-jobs) jobs=(--seed-jobs "$2"); shift 2 ;;
+        -*) echo "run-all: unknown option $1 (options: --bin DIR, --seed-jobs N)" >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+if [ -z "$bin" ]; then
     swift build -c release >/dev/null || { echo "run-all: release build failed" >&2; exit 1; }
     bin=$(swift build -c release --show-bin-path)
 fi
-# The commit the runs are built from, recorded by collect.sh (HEAD may move while a sweep runs).
-built=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo "+uncommitted changes")
+# The commit the runs are built from, recorded by collect.sh (HEAD may move while a sweep runs);
+# prebuilt programs say theirs in a file COMMIT beside them.
+if [ -n "$prebuilt" ]; then
+    built=$(cat "$bin/COMMIT" 2>/dev/null || echo "unknown: programs prebuilt in $bin")
+else
+    built=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo "+uncommitted changes")
+fi
 root=runs/experiments
 mkdir -p "$root"
 
@@ -59,7 +74,7 @@ for entry in "${experiments[@]}"; do
     [ -n "$earlier" ] && [ "$earlier" != "$built" ] && commit="$commit; earlier invocations: $earlier"
     start=$(date +%s)
     # shellcheck disable=SC2086
-    nice -n 10 "$bin"/$command --run-dir "$root/$name" > "$root/$name.out" 2>&1
+    nice -n 10 "$bin"/$command "${jobs[@]}" --run-dir "$root/$name" > "$root/$name.out" 2>&1
     status=$?
     minutes=$(( ($(date +%s) - start) / 60 ))
     echo "$(date -u +%FT%TZ) $name: exit $status after $minutes min in this invocation"
