@@ -341,6 +341,21 @@ public protocol ComputeBackend: Sendable {
         _ g: ConvTranspose2dGeometry, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
         gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?)
 
+    // The six (de)convolutions again, on buffers: what the ops of NFMTensor call. The defaults
+    // (TensorBufferKernels.swift) pass each buffer's plain memory to the requirements above; the
+    // oneDNN backend instead keeps its operands in its blocked layout from one call to the next
+    // (TensorLayout), so that a convolution → ReLU → convolution chain converts no activation.
+    func conv2dForward(_ g: Conv2dGeometry, input: TensorBuffer, weight: TensorBuffer, bias: TensorBuffer?, output: TensorBuffer)
+    func conv2dBackwardData(_ g: Conv2dGeometry, gradOutput: TensorBuffer, weight: TensorBuffer, gradInput: TensorBuffer)
+    func conv2dBackwardWeights(
+        _ g: Conv2dGeometry, input: TensorBuffer, gradOutput: TensorBuffer, gradWeight: TensorBuffer, gradBias: TensorBuffer?)
+    func convTranspose2dForward(
+        _ g: ConvTranspose2dGeometry, input: TensorBuffer, weight: TensorBuffer, bias: TensorBuffer?, output: TensorBuffer)
+    func convTranspose2dBackwardData(_ g: ConvTranspose2dGeometry, gradOutput: TensorBuffer, weight: TensorBuffer, gradInput: TensorBuffer)
+    func convTranspose2dBackwardWeights(
+        _ g: ConvTranspose2dGeometry, input: TensorBuffer, gradOutput: TensorBuffer, gradWeight: TensorBuffer,
+        gradBias: TensorBuffer?)
+
     /// input [N, C, H, W] → output [N, C, Ho, Wo]. For `.max`, `indices` (N·C·Ho·Wo) must be non-nil
     /// and receives the argmax positions; for averages it is ignored.
     func pool2dForward(

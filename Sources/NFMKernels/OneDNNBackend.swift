@@ -33,6 +33,8 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
     private var scratchpadCapacity = 0
     /// Whether (de)convolutions run in layouts of oneDNN's choosing (see `init(choosingLayouts:)`).
     public let choosesLayouts: Bool
+    /// Whether the buffer forms of the (de)convolutions keep their operands in the chosen layouts.
+    public let keepsLayouts: Bool
     /// Layout-choosing (de)convolutions with their reorders. Guarded by `lock`.
     private var reorderedCache: [PrimitiveKey: ReorderedPrimitive] = [:]
     /// Blocked copies of the running (de)convolution's operands. Guarded by `lock`.
@@ -47,8 +49,17 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
     /// and to the caller's plain buffers at each call. On plain NCHW, oneDNN 2.6 can only use its
     /// im2col + GEMM convolution (`gemm:jit`); the blocked layouts unlock the direct JIT kernels,
     /// which are faster even with the reorders (measured in nfm-bench; see BENCHMARKS.md).
-    public init(choosingLayouts: Bool = true) {
+    ///
+    /// With `keepingLayouts` (the default, when layouts are chosen), the buffer forms of the
+    /// (de)convolutions leave each output in its blocked layout and read an input that is already in
+    /// the layout they need as it is (TensorLayout): the plain layout is written only when something
+    /// else reads the buffer. `NFM_ONEDNN_KEEP_LAYOUTS=0` turns this off (to measure it).
+    public init(
+        choosingLayouts: Bool = true,
+        keepingLayouts: Bool = ProcessInfo.processInfo.environment["NFM_ONEDNN_KEEP_LAYOUTS"] != "0"
+    ) {
         choosesLayouts = choosingLayouts
+        keepsLayouts = choosingLayouts && keepingLayouts
         var engine: dnnl_engine_t?
         check(dnnl_engine_create(&engine, dnnl_cpu, 0), "dnnl_engine_create", "CPU engine 0")
         var stream: dnnl_stream_t?
@@ -190,6 +201,85 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         ]
         if let gradBias { arguments.append(Argument(DNNL_ARG_DIFF_BIAS, gradBias)) }
         run(.convolutionBackwardWeights(g, withBias: gradBias != nil), arguments)
+    }
+
+    // MARK: Convolutions on buffers, keeping the blocked layouts
+
+    /// input [N, Cin, H, W], weight [Cout, Cin, kh, kw], bias [Cout]? → output [N, Cout, Ho, Wo].
+    public func conv2dForward(_ g: Conv2dGeometry, input: TensorBuffer, weight: TensorBuffer, bias: TensorBuffer?, output: TensorBuffer) {
+        guard keepsLayouts, !g.isEmpty else {
+            conv2dForward(g, input: input.pointer, weight: weight.pointer, bias: bias?.pointer, output: output.pointer)
+            return withExtendedLifetime((input, weight, bias, output)) {}
+        }
+        runKeepingLayouts(
+            .convolutionForward(g, withBias: bias != nil),
+            [(DNNL_ARG_SRC, input), (DNNL_ARG_WEIGHTS, weight), (DNNL_ARG_DST, output)] + (bias.map { [(DNNL_ARG_BIAS, $0)] } ?? []))
+    }
+
+    /// gradOutput [N, Cout, Ho, Wo], weight [Cout, Cin, kh, kw] → gradInput [N, Cin, H, W].
+    public func conv2dBackwardData(_ g: Conv2dGeometry, gradOutput: TensorBuffer, weight: TensorBuffer, gradInput: TensorBuffer) {
+        guard keepsLayouts, !g.isEmpty else {
+            conv2dBackwardData(g, gradOutput: gradOutput.pointer, weight: weight.pointer, gradInput: gradInput.pointer)
+            return withExtendedLifetime((gradOutput, weight, gradInput)) {}
+        }
+        runKeepingLayouts(
+            .convolutionBackwardData(g), [(DNNL_ARG_DIFF_DST, gradOutput), (DNNL_ARG_WEIGHTS, weight), (DNNL_ARG_DIFF_SRC, gradInput)])
+    }
+
+    /// input [N, Cin, H, W], gradOutput [N, Cout, Ho, Wo] → gradWeight [Cout, Cin, kh, kw], gradBias [Cout]?.
+    public func conv2dBackwardWeights(
+        _ g: Conv2dGeometry, input: TensorBuffer, gradOutput: TensorBuffer, gradWeight: TensorBuffer, gradBias: TensorBuffer?
+    ) {
+        guard keepsLayouts, !g.isEmpty else {
+            conv2dBackwardWeights(
+                g, input: input.pointer, gradOutput: gradOutput.pointer, gradWeight: gradWeight.pointer, gradBias: gradBias?.pointer)
+            return withExtendedLifetime((input, gradOutput, gradWeight, gradBias)) {}
+        }
+        runKeepingLayouts(
+            .convolutionBackwardWeights(g, withBias: gradBias != nil),
+            [(DNNL_ARG_SRC, input), (DNNL_ARG_DIFF_DST, gradOutput), (DNNL_ARG_DIFF_WEIGHTS, gradWeight)]
+                + (gradBias.map { [(DNNL_ARG_DIFF_BIAS, $0)] } ?? []))
+    }
+
+    /// input [N, Cin, H, W], weight [Cin, Cout, kh, kw], bias [Cout]? → output [N, Cout, Ho, Wo].
+    public func convTranspose2dForward(
+        _ g: ConvTranspose2dGeometry, input: TensorBuffer, weight: TensorBuffer, bias: TensorBuffer?, output: TensorBuffer
+    ) {
+        guard keepsLayouts, !g.isEmpty else {
+            convTranspose2dForward(g, input: input.pointer, weight: weight.pointer, bias: bias?.pointer, output: output.pointer)
+            return withExtendedLifetime((input, weight, bias, output)) {}
+        }
+        runKeepingLayouts(
+            .deconvolutionForward(g, withBias: bias != nil),
+            [(DNNL_ARG_SRC, input), (DNNL_ARG_WEIGHTS, weight), (DNNL_ARG_DST, output)] + (bias.map { [(DNNL_ARG_BIAS, $0)] } ?? []))
+    }
+
+    /// gradOutput [N, Cout, Ho, Wo], weight [Cin, Cout, kh, kw] → gradInput [N, Cin, H, W].
+    public func convTranspose2dBackwardData(
+        _ g: ConvTranspose2dGeometry, gradOutput: TensorBuffer, weight: TensorBuffer, gradInput: TensorBuffer
+    ) {
+        guard keepsLayouts, !g.isEmpty else {
+            convTranspose2dBackwardData(g, gradOutput: gradOutput.pointer, weight: weight.pointer, gradInput: gradInput.pointer)
+            return withExtendedLifetime((gradOutput, weight, gradInput)) {}
+        }
+        runKeepingLayouts(
+            .deconvolutionBackwardData(g), [(DNNL_ARG_DIFF_DST, gradOutput), (DNNL_ARG_WEIGHTS, weight), (DNNL_ARG_DIFF_SRC, gradInput)])
+    }
+
+    /// input [N, Cin, H, W], gradOutput [N, Cout, Ho, Wo] → gradWeight [Cin, Cout, kh, kw], gradBias [Cout]?.
+    public func convTranspose2dBackwardWeights(
+        _ g: ConvTranspose2dGeometry, input: TensorBuffer, gradOutput: TensorBuffer, gradWeight: TensorBuffer,
+        gradBias: TensorBuffer?
+    ) {
+        guard keepsLayouts, !g.isEmpty else {
+            convTranspose2dBackwardWeights(
+                g, input: input.pointer, gradOutput: gradOutput.pointer, gradWeight: gradWeight.pointer, gradBias: gradBias?.pointer)
+            return withExtendedLifetime((input, gradOutput, gradWeight, gradBias)) {}
+        }
+        runKeepingLayouts(
+            .deconvolutionBackwardWeights(g, withBias: gradBias != nil),
+            [(DNNL_ARG_SRC, input), (DNNL_ARG_DIFF_DST, gradOutput), (DNNL_ARG_DIFF_WEIGHTS, gradWeight)]
+                + (gradBias.map { [(DNNL_ARG_DIFF_BIAS, $0)] } ?? []))
     }
 
     // MARK: Transposed convolution (oneDNN "deconvolution")
@@ -360,6 +450,48 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         return grown
     }
 
+    /// Runs a (de)convolution on buffers in the layouts oneDNN chose for it: each output gets its
+    /// values in its chosen layout (no reorder back; the plain layout is written if and when something
+    /// else reads it), an input already in its chosen layout is read as it is, and any other input is
+    /// reordered from its plain memory as in `runReordered`.
+    private func runKeepingLayouts(_ key: PrimitiveKey, _ operands: [(slot: Int32, buffer: TensorBuffer)]) {
+        // Built (on first use) with the threads it runs with: oneDNN sizes a primitive's work split
+        // for the thread count at creation.
+        let layouts = lock.withLock { ComputeThreads.withThreads(forWork: key.work) { reorderedPrimitive(key).layouts } }
+        // Buffers are resolved before the lock is taken again: a plain read may run a reorder (writePlain).
+        var arguments: [Argument] = []
+        for (slot, buffer) in operands {
+            guard let layout = layouts.first(where: { $0.slot == slot }) else {
+                arguments.append(Argument(slot, buffer.pointer))
+                continue
+            }
+            if layout.isOutput {
+                arguments.append(Argument(slot, buffer.replaceValues(inLayout: layout), inChosenLayout: true))
+            } else if !layout.isOutput, let copy = buffer.layoutCopy, copy.layout.isSame(as: layout) {
+                arguments.append(Argument(slot, copy.memory, inChosenLayout: true))
+            } else {
+                arguments.append(Argument(slot, buffer.pointer))
+            }
+        }
+        lock.withLock { ComputeThreads.withThreads(forWork: key.work) { runReordered(key, arguments) } }
+        withExtendedLifetime(operands) {}
+    }
+
+    /// Writes `source`, in `layout`, to `destination` in the plain layout (TensorLayout).
+    fileprivate func writePlain(_ layout: OneDNNLayout, from source: UnsafeRawPointer, to destination: UnsafeMutablePointer<Float>) {
+        lock.withLock { ComputeThreads.withThreads(forWork: layout.byteCount) {
+            let reorder = layout.toPlain ?? {
+                let made = makeReorder(from: &layout.descriptor, to: &layout.plain, layout.key)
+                layout.toPlain = made
+                return made
+            }()
+            let scratch = reorder.scratchpadSize > 0 ? scratchpad(atLeast: reorder.scratchpadSize) : nil
+            reorder.execute(
+                reorderArguments(reorder, from: UnsafeMutableRawPointer(mutating: source), to: UnsafeMutableRawPointer(destination), scratch: scratch),
+                engine: engine, stream: stream, key: layout.key)
+        } }
+    }
+
     /// Runs a (de)convolution whose layouts oneDNN chose: reorders each plain input it reads into the
     /// workspace, runs the primitive on the workspace copies, and reorders its outputs back into the
     /// caller's plain buffers. Operands whose chosen layout is the plain one are passed through.
@@ -371,7 +503,8 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         var coreArguments: [Argument] = []
         var outputs: [(operand: ReorderedPrimitive.Operand, user: UnsafeMutableRawPointer)] = []
         for argument in arguments {
-            guard let operand = reordered.operands.first(where: { $0.slot == argument.slot }), let workspace else {
+            guard !argument.inChosenLayout, let operand = reordered.operands.first(where: { $0.slot == argument.slot }), let workspace
+            else {
                 coreArguments.append(argument)
                 continue
             }
@@ -427,6 +560,7 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         if let cached = reorderedCache[key] { return cached }
         let core = CachedPrimitive(descriptor: makePrimitiveDescriptor(key), key: key)
         var operands: [ReorderedPrimitive.Operand] = []
+        var layouts: [OneDNNLayout] = []
         var offset = 0
         var scratchpadSize = core.scratchpadSize
         for (slot, plain, isOutput) in key.layoutOperands {
@@ -440,11 +574,15 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
                 : makeReorder(from: &plainDescriptor, to: chosen, key)
             scratchpadSize = max(scratchpadSize, reorder.scratchpadSize)
             operands.append(.init(slot: slot, isOutput: isOutput, reorder: reorder, offset: offset))
+            layouts.append(
+                OneDNNLayout(
+                    slot: slot, descriptor: chosen.pointee, plain: plain, isOutput: isOutput, toPlain: isOutput ? reorder : nil, key: key,
+                    backend: self))
             // 64-byte aligned regions, one per operand.
             offset += (dnnl_memory_desc_get_size(chosen) + 63) / 64 * 64
         }
         let reordered = ReorderedPrimitive(
-            core: core, operands: operands, workspaceSize: offset, scratchpadSize: scratchpadSize)
+            core: core, operands: operands, layouts: layouts, workspaceSize: offset, scratchpadSize: scratchpadSize)
         reorderedCache[key] = reordered
         return reordered
     }
@@ -712,16 +850,65 @@ private final class ReorderedPrimitive {
     }
     let core: CachedPrimitive
     let operands: [Operand]
+    /// The chosen layout of each operand in `operands`, for buffers that keep their values in it.
+    let layouts: [OneDNNLayout]
     /// Bytes of workspace for the blocked copies.
     let workspaceSize: Int
     /// The largest scratchpad the core or a reorder needs.
     let scratchpadSize: Int
 
-    init(core: CachedPrimitive, operands: [Operand], workspaceSize: Int, scratchpadSize: Int) {
+    init(core: CachedPrimitive, operands: [Operand], layouts: [OneDNNLayout], workspaceSize: Int, scratchpadSize: Int) {
         self.core = core
         self.operands = operands
+        self.layouts = layouts
         self.workspaceSize = workspaceSize
         self.scratchpadSize = scratchpadSize
+    }
+}
+
+/// The layout oneDNN chose for one operand of a (de)convolution, in which a buffer can keep its values
+/// (TensorLayout): blocked, such as nChw8c. Its conversion to the plain layout runs through the
+/// backend that made it, under its lock.
+fileprivate final class OneDNNLayout: TensorLayout, @unchecked Sendable {
+    let slot: Int32
+    /// The chosen layout and the plain one of the same tensor (`var`: oneDNN's C API takes pointers).
+    var descriptor: dnnl_memory_desc_t
+    var plain: dnnl_memory_desc_t
+    let isOutput: Bool
+    let byteCount: Int
+    let isDense: Bool
+    /// The reorder to the plain layout, made on first use. Guarded by the backend's lock.
+    var toPlain: CachedPrimitive?
+    /// The primitive it belongs to (for error messages).
+    let key: PrimitiveKey
+    // The backends live as long as the process (Kernels.oneDNN); a test's own instance is kept alive
+    // by the buffers that still hold its layouts.
+    let backend: OneDNNBackend
+
+    init(
+        slot: Int32, descriptor: dnnl_memory_desc_t, plain: dnnl_memory_desc_t, isOutput: Bool, toPlain: CachedPrimitive?,
+        key: PrimitiveKey, backend: OneDNNBackend
+    ) {
+        self.slot = slot
+        self.descriptor = descriptor
+        self.plain = plain
+        self.isOutput = isOutput
+        self.toPlain = toPlain
+        self.key = key
+        self.backend = backend
+        var chosen = descriptor, plainCopy = plain
+        byteCount = dnnl_memory_desc_get_size(&chosen)
+        isDense = byteCount == dnnl_memory_desc_get_size(&plainCopy)
+    }
+
+    func isSame(as other: any TensorLayout) -> Bool {
+        guard let other = other as? OneDNNLayout else { return false }
+        if other === self { return true }
+        return dnnl_memory_desc_equal(&descriptor, &other.descriptor) != 0
+    }
+
+    func writePlain(from source: UnsafeRawPointer, to destination: UnsafeMutablePointer<Float>) {
+        backend.writePlain(self, from: source, to: destination)
     }
 }
 
@@ -729,6 +916,14 @@ private final class ReorderedPrimitive {
 private struct Argument {
     let slot: Int32
     let pointer: UnsafeMutableRawPointer
+    /// Whether `pointer` already holds the operand in the layout the primitive chose (no reorder).
+    var inChosenLayout = false
+
+    init(_ slot: Int32, _ pointer: UnsafeMutableRawPointer, inChosenLayout: Bool) {
+        self.slot = slot
+        self.pointer = pointer
+        self.inChosenLayout = inChosenLayout
+    }
 
     init(_ slot: Int32, _ pointer: UnsafePointer<Float>) {
         self.slot = slot

@@ -100,7 +100,15 @@ extension ComputeBackend {
     /// Portable `unary`: one specialised loop per operation.
     public func unary(_ operation: UnaryOperation, _ input: TensorBuffer, output: TensorBuffer) {
         precondition(input.count == output.count, "unary: \(input.count) inputs for \(output.count) outputs")
-        let source = input.pointer, destination = output.pointer
+        let source: UnsafeMutablePointer<Float>, destination: UnsafeMutablePointer<Float>
+        if input !== output, let copy = input.denseLayoutCopy {
+            // The input lives in a backend's dense layout (a convolution's blocked output): the result
+            // stays in it, for the next convolution (TensorLayout).
+            source = copy.memory.assumingMemoryBound(to: Float.self)
+            destination = output.replaceValues(inLayout: copy.layout).bindMemory(to: Float.self, capacity: output.count)
+        } else {
+            (source, destination) = (input.pointer, output.pointer)
+        }
         defer { withExtendedLifetime((input, output)) {} }
         if let vector = Kernels.vectorKernels, let compiled = operation.vectorKernel {
             parallelRanges(output.count) { range in
@@ -124,7 +132,18 @@ extension ComputeBackend {
         output: TensorBuffer, shape: [Int]
     ) {
         defer { withExtendedLifetime((a, b, output)) {} }
-        let pa = a.pointer, pb = b.pointer, out = output.pointer, count = output.count
+        let count = output.count
+        let pa: UnsafeMutablePointer<Float>, pb: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+        if let (layoutA, layoutB, layout) = Self.denseLayoutOperands(a, shapeA, b, shapeB, output: output, shape: shape) {
+            // Operands in a backend's dense layout (TensorLayout): the flat passes below run on it as
+            // they are, and the result stays in it (in place when the output is an operand, as in
+            // gradient accumulation).
+            pa = layoutA ?? a.pointer
+            pb = layoutB ?? b.pointer
+            out = output === a ? pa : output === b ? pb : output.replaceValues(inLayout: layout).bindMemory(to: Float.self, capacity: count)
+        } else {
+            (pa, pb, out) = (a.pointer, b.pointer, output.pointer)
+        }
         // The compiled loop of `Kernels.vectorISA` over a run of `count` outputs, each operand contiguous
         // (stride 1) or one scalar (stride 0); nil on the portable path or for an operation without one.
         var vectorLoop: ((UnsafePointer<Float>, Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Int) -> Void)?
@@ -194,6 +213,28 @@ extension ComputeBackend {
                 let rowA = pa + offsetA, rowB = pb + offsetB
                 for j in 0..<inner { o[j] = f(rowA[j * stepA], rowB[j * stepB]) }
             }
+        }
+    }
+
+    /// For `binary`: the operands' memory when the result can be computed in a backend's dense
+    /// layout, because every operand of the output's shape has its values only in that one layout
+    /// and any other operand is a scalar; nil for a scalar operand (read from its plain memory).
+    /// Nil when the plain layout must be used. The output may be an operand of the output's shape.
+    private static func denseLayoutOperands(
+        _ a: TensorBuffer, _ shapeA: [Int], _ b: TensorBuffer, _ shapeB: [Int], output: TensorBuffer, shape: [Int]
+    ) -> (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, any TensorLayout)? {
+        guard (output !== a || shapeA == shape) && (output !== b || shapeB == shape) else { return nil }
+        let copyA = shapeA == shape ? a.denseLayoutCopy : nil, copyB = shapeB == shape ? b.denseLayoutCopy : nil
+        func values(_ copy: TensorBuffer.LayoutCopy) -> UnsafeMutablePointer<Float> { copy.memory.assumingMemoryBound(to: Float.self) }
+        switch (copyA, copyB) {
+        case (let copyA?, let copyB?) where copyA.layout.isSame(as: copyB.layout):
+            return (values(copyA), values(copyB), copyA.layout)
+        case (let copyA?, nil) where b.count == 1:
+            return (values(copyA), nil, copyA.layout)
+        case (nil, let copyB?) where a.count == 1:
+            return (nil, values(copyB), copyB.layout)
+        default:
+            return nil
         }
     }
 
@@ -338,7 +379,8 @@ extension ComputeBackend {
                 }
             }
         }
-        for i in 0..<output.count { output.pointer[i] = Float(accumulator[i]) }
+        let out = output.pointer
+        for i in 0..<output.count { out[i] = Float(accumulator[i]) }
         withExtendedLifetime(input) {}
     }
 

@@ -16,19 +16,34 @@ import Foundation
 /// step allocates and frees the same sizes every time, and fresh pages from the kernel cost a page
 /// fault and a zeroing each (measured: 11% of an NFM training step before the pool).
 public final class TensorBuffer: @unchecked Sendable {
-    /// The elements; reached only inside NFMKernels.
-    let pointer: UnsafeMutablePointer<Float>
     /// The number of Float32 elements.
     public let count: Int
-    /// The pool's size class the buffer came from, or 0 for a buffer of its own.
-    private let pooledCapacity: Int
+    /// Guards `storage`: a buffer may be read from several threads (a tensor shared between them).
+    private let lock = NSLock()
+    private var storage = Storage()
+
+    /// Where the elements are: the plain row-major memory (allocated on first use), and possibly a
+    /// copy in a backend's own layout (see ``TensorLayout``), which alone holds the current values
+    /// until the plain memory is next used.
+    private struct Storage {
+        var plain: UnsafeMutablePointer<Float>?
+        /// The pool's size class the plain memory came from, or 0 for memory of its own.
+        var plainCapacity = 0
+        var copy: LayoutCopy?
+        /// False while `copy` alone holds the values.
+        var plainIsCurrent = true
+    }
+
+    /// The elements in a backend's layout, in memory from `BufferPool`.
+    struct LayoutCopy {
+        let layout: any TensorLayout
+        let memory: UnsafeMutableRawPointer
+        let capacity: Int
+    }
 
     /// Uninitialised storage of `count` floats; a primitive writes every element before it is read.
     public init(uninitializedCount count: Int) {
         self.count = count
-        let (raw, capacity) = BufferPool.shared.allocate(floats: Swift.max(count, 1))
-        self.pooledCapacity = capacity
-        self.pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
     }
 
     /// `count` copies of `value`.
@@ -62,10 +77,75 @@ public final class TensorBuffer: @unchecked Sendable {
         try withExtendedLifetime(self) { try body(buffer) }
     }
 
-    deinit { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), capacity: pooledCapacity) }
+    deinit {
+        if let plain = storage.plain { BufferPool.shared.release(UnsafeMutableRawPointer(plain), capacity: storage.plainCapacity) }
+        if let copy = storage.copy { BufferPool.shared.release(copy.memory, capacity: copy.capacity) }
+    }
+
+    /// The elements in the plain row-major layout, for reading or writing; reached only inside
+    /// NFMKernels. A copy in another layout is written back first if it alone holds the values,
+    /// then dropped, since the caller may change the elements.
+    var pointer: UnsafeMutablePointer<Float> {
+        lock.withLock {
+            if storage.plain == nil {
+                let (raw, capacity) = BufferPool.shared.allocate(floats: Swift.max(count, 1))
+                storage.plain = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+                storage.plainCapacity = capacity
+            }
+            if let copy = storage.copy {
+                if !storage.plainIsCurrent { copy.layout.writePlain(from: copy.memory, to: storage.plain!) }
+                BufferPool.shared.release(copy.memory, capacity: copy.capacity)
+                storage.copy = nil
+                storage.plainIsCurrent = true
+            }
+            return storage.plain!
+        }
+    }
 
     var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: pointer, count: count) }
     var mutableBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
+
+    // MARK: Values in a backend's layout
+
+    /// The buffer's copy in another layout, if it has one (current: it is dropped whenever the plain
+    /// memory is used).
+    var layoutCopy: LayoutCopy? { lock.withLock { storage.copy } }
+
+    /// The copy in another layout when it alone holds the values and holds exactly the elements
+    /// (``TensorLayout/isDense``), so that an elementwise operation can run on it as on the plain
+    /// memory, and write its result in the same layout.
+    var denseLayoutCopy: LayoutCopy? {
+        lock.withLock { storage.plainIsCurrent || !(storage.copy?.layout.isDense ?? false) ? nil : storage.copy }
+    }
+
+    /// Gives the buffer new values in `layout`: returns memory for them, which the caller must fill
+    /// completely before the buffer is next used. The plain layout is written from it on first use.
+    func replaceValues(inLayout layout: any TensorLayout) -> UnsafeMutableRawPointer {
+        let floats = (layout.byteCount + MemoryLayout<Float>.stride - 1) / MemoryLayout<Float>.stride
+        let (memory, capacity) = BufferPool.shared.allocate(floats: Swift.max(floats, 1))
+        lock.withLock {
+            if let old = storage.copy { BufferPool.shared.release(old.memory, capacity: old.capacity) }
+            storage.copy = LayoutCopy(layout: layout, memory: memory, capacity: capacity)
+            storage.plainIsCurrent = false
+        }
+        return memory
+    }
+}
+
+/// A memory layout of a buffer's elements other than the plain row-major one, made by a backend for
+/// its own kernels: oneDNN's blocked nChw8c (8 channels interleaved per pixel on AVX2), in which its
+/// direct convolutions run. A buffer can keep its values in such a layout between operations that
+/// all use it, instead of converting to plain and back around each (BENCHMARKS.md, issue 13).
+protocol TensorLayout: AnyObject, Sendable {
+    /// The bytes a buffer takes in this layout (padding included).
+    var byteCount: Int { get }
+    /// Whether the layout holds every element exactly once and nothing else (no padding), so that
+    /// elementwise operations may run on it as on the plain layout.
+    var isDense: Bool { get }
+    /// Whether `other` lays the elements out the same way.
+    func isSame(as other: any TensorLayout) -> Bool
+    /// Writes the elements of `source`, in this layout, to `destination` in the plain layout.
+    func writePlain(from source: UnsafeRawPointer, to destination: UnsafeMutablePointer<Float>)
 }
 
 /// A caching allocator for tensor buffers: free lists of 64-byte-aligned buffers per size class.
