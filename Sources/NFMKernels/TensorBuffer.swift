@@ -1,7 +1,9 @@
 import Foundation
 
 /// The memory behind a `Tensor`: a handle that the backend owns. Float32, dense, 64-byte aligned so
-/// that oneDNN's vector loads are aligned.
+/// that oneDNN's vector loads are aligned. Between convolutions the values may live only in the
+/// backend's blocked layout (``TensorLayout``); the plain row-major memory is written from it when an
+/// op reads the buffer through `pointer`.
 ///
 /// Modules above NFMKernels hold a `TensorBuffer` only as an opaque handle: they pass it to the
 /// primitives of `ComputeBackend` and never reach its memory, except through the named host-copy
