@@ -356,6 +356,18 @@ public protocol ComputeBackend: Sendable {
         _ g: ConvTranspose2dGeometry, input: TensorBuffer, gradOutput: TensorBuffer, gradWeight: TensorBuffer,
         gradBias: TensorBuffer?)
 
+    // Batch norm on buffers, for the same reason: the oneDNN backend normalises activations that
+    // are still in its blocked layout where they are.
+    func batchNormForwardTraining(
+        _ g: BatchNormGeometry, input: TensorBuffer, gamma: TensorBuffer, beta: TensorBuffer, epsilon: Float,
+        output: TensorBuffer, mean: TensorBuffer, variance: TensorBuffer)
+    func batchNormForwardInference(
+        _ g: BatchNormGeometry, input: TensorBuffer, gamma: TensorBuffer, beta: TensorBuffer, mean: TensorBuffer,
+        variance: TensorBuffer, epsilon: Float, output: TensorBuffer)
+    func batchNormBackward(
+        _ g: BatchNormGeometry, input: TensorBuffer, gradOutput: TensorBuffer, gamma: TensorBuffer, mean: TensorBuffer,
+        variance: TensorBuffer, epsilon: Float, gradInput: TensorBuffer, gradGamma: TensorBuffer, gradBeta: TensorBuffer)
+
     /// input [N, C, H, W] → output [N, C, Ho, Wo]. For `.max`, `indices` (N·C·Ho·Wo) must be non-nil
     /// and receives the argmax positions; for averages it is ignored.
     func pool2dForward(

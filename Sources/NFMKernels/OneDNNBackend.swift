@@ -422,6 +422,78 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
             gradInput: gradInput, gradGamma: gradGamma, gradBeta: gradBeta)
     }
 
+    // MARK: Batch norm on buffers, in the blocked layout where the input is
+
+    /// The block size and layout when `input` (and every other [N, C, S] operand in `others`) has its
+    /// values only in one dense channel-blocked layout of this backend, of the geometry's N and C.
+    private func channelBlockedLayout(_ g: BatchNormGeometry, _ input: TensorBuffer, _ others: TensorBuffer...) -> (
+        block: Int, layout: any TensorLayout, copies: [TensorBuffer.LayoutCopy]
+    )? {
+        guard keepsLayouts, !g.isEmpty, let copy = input.denseLayoutCopy, let layout = copy.layout as? OneDNNLayout,
+            let block = layout.channelBlock, layout.descriptor.dims.0 == Int64(g.batch), layout.descriptor.dims.1 == Int64(g.channels)
+        else { return nil }
+        var copies = [copy]
+        for other in others {
+            guard let otherCopy = other.denseLayoutCopy, otherCopy.layout.isSame(as: layout) else { return nil }
+            copies.append(otherCopy)
+        }
+        return (block, layout, copies)
+    }
+
+    /// Training-mode batch norm: input/output [N, C, S]; gamma, beta, mean, variance (biased) [C].
+    public func batchNormForwardTraining(
+        _ g: BatchNormGeometry, input: TensorBuffer, gamma: TensorBuffer, beta: TensorBuffer, epsilon: Float,
+        output: TensorBuffer, mean: TensorBuffer, variance: TensorBuffer
+    ) {
+        defer { withExtendedLifetime((input, gamma, beta, output, mean, variance)) {} }
+        guard let (block, layout, copies) = channelBlockedLayout(g, input), output !== input else {
+            return batchNormForwardTraining(
+                g, input: input.pointer, gamma: gamma.pointer, beta: beta.pointer, epsilon: epsilon, output: output.pointer,
+                mean: mean.pointer, variance: variance.pointer)
+        }
+        let operands = BlockedBatchNormalization.Operands(
+            block: block, input: copies[0].floats, output: output.replaceValues(inLayout: layout).assumingMemoryBound(to: Float.self),
+            gamma: gamma.pointer, beta: beta.pointer, mean: mean.pointer, variance: variance.pointer)
+        BlockedBatchNormalization.forwardTraining(g, operands, epsilon: epsilon)
+    }
+
+    /// Eval-mode batch norm with the given (running) statistics: input/output [N, C, S]; the rest [C].
+    public func batchNormForwardInference(
+        _ g: BatchNormGeometry, input: TensorBuffer, gamma: TensorBuffer, beta: TensorBuffer, mean: TensorBuffer,
+        variance: TensorBuffer, epsilon: Float, output: TensorBuffer
+    ) {
+        defer { withExtendedLifetime((input, gamma, beta, mean, variance, output)) {} }
+        guard let (block, layout, copies) = channelBlockedLayout(g, input), output !== input else {
+            return batchNormForwardInference(
+                g, input: input.pointer, gamma: gamma.pointer, beta: beta.pointer, mean: mean.pointer,
+                variance: variance.pointer, epsilon: epsilon, output: output.pointer)
+        }
+        let operands = BlockedBatchNormalization.Operands(
+            block: block, input: copies[0].floats, output: output.replaceValues(inLayout: layout).assumingMemoryBound(to: Float.self),
+            gamma: gamma.pointer, beta: beta.pointer, mean: mean.pointer, variance: variance.pointer)
+        BlockedBatchNormalization.forwardInference(g, operands, epsilon: epsilon)
+    }
+
+    /// Backward of training-mode batch norm: gradInput [N, C, S], gradGamma and gradBeta [C].
+    public func batchNormBackward(
+        _ g: BatchNormGeometry, input: TensorBuffer, gradOutput: TensorBuffer, gamma: TensorBuffer, mean: TensorBuffer,
+        variance: TensorBuffer, epsilon: Float, gradInput: TensorBuffer, gradGamma: TensorBuffer, gradBeta: TensorBuffer
+    ) {
+        defer { withExtendedLifetime((input, gradOutput, gamma, mean, variance, gradInput, gradGamma, gradBeta)) {} }
+        guard let (block, layout, copies) = channelBlockedLayout(g, input, gradOutput), gradInput !== input, gradInput !== gradOutput
+        else {
+            return batchNormBackward(
+                g, input: input.pointer, gradOutput: gradOutput.pointer, gamma: gamma.pointer, mean: mean.pointer,
+                variance: variance.pointer, epsilon: epsilon, gradInput: gradInput.pointer, gradGamma: gradGamma.pointer,
+                gradBeta: gradBeta.pointer)
+        }
+        let operands = BlockedBatchNormalization.Operands(
+            block: block, input: copies[0].floats, gradOutput: copies[1].floats,
+            output: gradInput.replaceValues(inLayout: layout).assumingMemoryBound(to: Float.self), gamma: gamma.pointer,
+            mean: mean.pointer, variance: variance.pointer, gradGamma: gradGamma.pointer, gradBeta: gradBeta.pointer)
+        BlockedBatchNormalization.backward(g, operands, epsilon: epsilon)
+    }
+
     // MARK: - Running cached primitives
 
     /// Finds (or builds) the primitive for `key`, points its memory objects at the buffers and runs it.
@@ -899,7 +971,22 @@ fileprivate final class OneDNNLayout: TensorLayout, @unchecked Sendable {
         var chosen = descriptor, plainCopy = plain
         byteCount = dnnl_memory_desc_get_size(&chosen)
         isDense = byteCount == dnnl_memory_desc_get_size(&plainCopy)
+        channelBlock = isDense ? Self.channelBlock(of: &chosen) : nil
     }
+
+    private static func channelBlock(of descriptor: inout dnnl_memory_desc_t) -> Int? {
+        guard descriptor.ndims == 4 else { return nil }
+        let dimensions = [descriptor.dims.0, descriptor.dims.1, descriptor.dims.2, descriptor.dims.3]
+        for (block, tag) in [(8, dnnl_nChw8c), (16, dnnl_nChw16c)] where dimensions[1] % Int64(block) == 0 {
+            var blocked = dnnl_memory_desc_t()
+            guard dnnl_memory_desc_init_by_tag(&blocked, 4, dimensions, dnnl_f32, tag) == dnnl_success else { continue }
+            if dnnl_memory_desc_equal(&blocked, &descriptor) != 0 { return block }
+        }
+        return nil
+    }
+
+    /// 8 for nChw8c, 16 for nChw16c (of dense 4-D tensors), else nil.
+    let channelBlock: Int?
 
     func isSame(as other: any TensorLayout) -> Bool {
         guard let other = other as? OneDNNLayout else { return false }

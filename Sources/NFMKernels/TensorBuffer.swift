@@ -41,6 +41,8 @@ public final class TensorBuffer: @unchecked Sendable {
         let layout: any TensorLayout
         let memory: UnsafeMutableRawPointer
         let capacity: Int
+        /// The memory as floats.
+        var floats: UnsafeMutablePointer<Float> { memory.assumingMemoryBound(to: Float.self) }
     }
 
     /// Uninitialised storage of `count` floats; a primitive writes every element before it is read.
@@ -144,6 +146,9 @@ protocol TensorLayout: AnyObject, Sendable {
     /// Whether the layout holds every element exactly once and nothing else (no padding), so that
     /// elementwise operations may run on it as on the plain layout.
     var isDense: Bool { get }
+    /// b when the layout is [N][C/b][S][b] with C a multiple of b (oneDNN's nChw8c or nChw16c): b
+    /// channels interleaved at each pixel, which batch norm can run on (BlockedBatchNormalization).
+    var channelBlock: Int? { get }
     /// Whether `other` lays the elements out the same way.
     func isSame(as other: any TensorLayout) -> Bool
     /// Writes the elements of `source`, in this layout, to `destination` in the plain layout.

@@ -14,6 +14,7 @@ final class ReversedLayout: TensorLayout, @unchecked Sendable {
     init(count: Int) { self.count = count }
     var byteCount: Int { count * MemoryLayout<Float>.stride }
     var isDense: Bool { true }
+    var channelBlock: Int? { nil }
     func isSame(as other: any TensorLayout) -> Bool { (other as? ReversedLayout)?.count == count }
     func writePlain(from source: UnsafeRawPointer, to destination: UnsafeMutablePointer<Float>) {
         conversions += 1
@@ -123,6 +124,115 @@ final class LayoutCopyTests: XCTestCase {
             XCTAssertFalse(converted.layoutKept)
             for (index, (a, b)) in zip(kept.results, converted.results).enumerated() {
                 XCTAssertEqual(a, b, "channels \(inputChannels)→\(channels), result \(index)")
+            }
+        }
+    }
+
+    /// The blocked kernels against the plain ones on the same values, for 8- and 16-channel blocks
+    /// (nChw8c on AVX2, nChw16c on AVX-512): the same formulas, sums in another order.
+    func testBlockedBatchNormMatchesThePlainKernels() {
+        let (batch, channels, spatial) = (3, 32, 35)
+        let g = BatchNormGeometry(batch: batch, channels: channels, spatial: spatial)
+        var random = SplitMix64(seed: 7)
+        // Post-ReLU-like values with a large offset in some channels (where E[x²] − mean² would fail).
+        let x = (0..<(batch * channels * spatial)).map { i -> Float in
+            let value = random.nextFloat()
+            return (i / spatial) % channels % 3 == 0 ? 100 + value : max(value, 0)
+        }
+        let dy = random.floats(x.count), gamma = random.floats(channels), beta = random.floats(channels)
+        let epsilon: Float = 1e-5
+        var mean = [Float](repeating: 0, count: channels), variance = mean
+        var y = [Float](repeating: 0, count: x.count), dx = y, gradGamma = mean, gradBeta = mean
+        BatchNormStatistics.compute(g, input: x, mean: &mean, variance: &variance)
+        BatchNormalization.forwardInference(g, input: x, gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon, output: &y)
+        BatchNormalization.backward(
+            g, input: x, gradOutput: dy, gamma: gamma, mean: mean, variance: variance, epsilon: epsilon, gradInput: &dx,
+            gradGamma: &gradGamma, gradBeta: &gradBeta)
+
+        for block in [8, 16] {
+            // [N][C][S] ↔ [N][C/b][S][b]
+            func blockedIndex(_ i: Int) -> Int {
+                let (n, c, s) = (i / (channels * spatial), i / spatial % channels, i % spatial)
+                return ((n * (channels / block) + c / block) * spatial + s) * block + c % block
+            }
+            func toBlocked(_ plain: [Float]) -> [Float] {
+                var result = plain
+                for i in plain.indices { result[blockedIndex(i)] = plain[i] }
+                return result
+            }
+            func toPlain(_ blocked: [Float]) -> [Float] { blocked.indices.map { blocked[blockedIndex($0)] } }
+            let blockedX = Buffer(toBlocked(x)), blockedDy = Buffer(toBlocked(dy)), gammas = Buffer(gamma), betas = Buffer(beta)
+            let means = Buffer(count: channels), variances = Buffer(count: channels)
+            let outputs = Buffer(count: x.count), gradInputs = Buffer(count: x.count)
+            let gradGammas = Buffer(count: channels), gradBetas = Buffer(count: channels)
+            var operands = BlockedBatchNormalization.Operands(
+                block: block, input: blockedX.pointer, output: outputs.pointer, gamma: gammas.pointer, beta: betas.pointer,
+                mean: means.pointer, variance: variances.pointer)
+            BlockedBatchNormalization.forwardTraining(g, operands, epsilon: epsilon)
+            operands.gradOutput = UnsafePointer(blockedDy.pointer)
+            operands.output = gradInputs.pointer
+            operands.gradGamma = gradGammas.pointer
+            operands.gradBeta = gradBetas.pointer
+            BlockedBatchNormalization.backward(g, operands, epsilon: epsilon)
+            let blockedMean = means.values, blockedVariance = variances.values, blockedY = outputs.values
+            let blockedDx = gradInputs.values, blockedGradGamma = gradGammas.values, blockedGradBeta = gradBetas.values
+            func assertClose(_ a: [Float], _ b: [Float], _ what: String, tolerance: Float = 2e-5) {
+                for (index, (u, v)) in zip(a, b).enumerated() where abs(u - v) > tolerance * max(1, abs(v)) {
+                    return XCTFail("block \(block), \(what)[\(index)]: \(u) against \(v)")
+                }
+            }
+            assertClose(blockedMean, mean, "mean")
+            assertClose(blockedVariance, variance, "variance")
+            assertClose(toPlain(blockedY), y, "output")
+            assertClose(blockedGradBeta, gradBeta, "gradBeta")
+            assertClose(blockedGradGamma, gradGamma, "gradGamma")
+            assertClose(toPlain(blockedDx), dx, "gradInput")
+        }
+    }
+
+    /// conv → ReLU → batch norm → conv keeps nChw8c throughout on the oneDNN backend, and agrees with
+    /// the plain round trip to Float rounding (batch norm's sums run in another order).
+    func testBatchNormBetweenConvolutionsStaysBlocked() {
+        let keeping = OneDNNBackend(keepingLayouts: true), converting = OneDNNBackend(keepingLayouts: false)
+        let conv = Conv2dGeometry(
+            batch: 4, inputChannels: 16, inputHeight: 6, inputWidth: 5, outputChannels: 16, kernelHeight: 3, kernelWidth: 3,
+            paddingHeight: 1, paddingWidth: 1)
+        let norm = BatchNormGeometry(batch: 4, channels: 16, spatial: 30)
+        var random = SplitMix64(seed: 11)
+        let x = random.floats(4 * 16 * 30), w = random.floats(16 * 16 * 9), upstream = random.floats(4 * 16 * 30)
+        let gamma = random.floats(16), beta = random.floats(16)
+        func run(_ backend: OneDNNBackend) -> (kept: Bool, results: [[Float]]) {
+            func buffer(_ values: [Float]) -> TensorBuffer { values.withUnsafeBufferPointer { TensorBuffer(copying: $0) } }
+            let input = buffer(x), weight = buffer(w), gammas = buffer(gamma), betas = buffer(beta)
+            let hidden = TensorBuffer(uninitializedCount: x.count), activated = TensorBuffer(uninitializedCount: x.count)
+            backend.conv2dForward(conv, input: input, weight: weight, bias: nil, output: hidden)
+            backend.unary(.relu, hidden, output: activated)
+            let normalised = TensorBuffer(uninitializedCount: x.count)
+            let mean = TensorBuffer(uninitializedCount: 16), variance = TensorBuffer(uninitializedCount: 16)
+            backend.batchNormForwardTraining(
+                norm, input: activated, gamma: gammas, beta: betas, epsilon: 1e-5, output: normalised, mean: mean, variance: variance)
+            let inference = TensorBuffer(uninitializedCount: x.count)
+            backend.batchNormForwardInference(
+                norm, input: activated, gamma: gammas, beta: betas, mean: mean, variance: variance, epsilon: 1e-5, output: inference)
+            let output = TensorBuffer(uninitializedCount: x.count)
+            backend.conv2dForward(conv, input: normalised, weight: weight, bias: nil, output: output)
+            let gradNormalised = TensorBuffer(uninitializedCount: x.count)
+            backend.conv2dBackwardData(conv, gradOutput: buffer(upstream), weight: weight, gradInput: gradNormalised)
+            let gradActivated = TensorBuffer(uninitializedCount: x.count)
+            let gradGamma = TensorBuffer(uninitializedCount: 16), gradBeta = TensorBuffer(uninitializedCount: 16)
+            backend.batchNormBackward(
+                norm, input: activated, gradOutput: gradNormalised, gamma: gammas, mean: mean, variance: variance, epsilon: 1e-5,
+                gradInput: gradActivated, gradGamma: gradGamma, gradBeta: gradBeta)
+            let kept = [normalised, inference, gradActivated].allSatisfy { $0.denseLayoutCopy != nil }
+            return (kept, [normalised, inference, output, mean, variance, gradActivated, gradGamma, gradBeta].map { $0.copyToHost() })
+        }
+        let kept = run(keeping), converted = run(converting)
+        XCTAssertTrue(kept.kept)
+        XCTAssertFalse(converted.kept)
+        for (index, (a, b)) in zip(kept.results, converted.results).enumerated() {
+            for (u, v) in zip(a, b) where abs(u - v) > 1e-4 * max(1, abs(v)) {
+                XCTFail("result \(index): \(u) against \(v)")
+                break
             }
         }
     }
