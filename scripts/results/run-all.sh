@@ -16,6 +16,7 @@
 #                                                                         # so that .build can be rebuilt meanwhile
 #   bash scripts/results/run-all.sh --seed-jobs 3 rl-freeway-1m          # all three DQN seeds at once:
 #                                                                         # no core idles while the third runs
+#   NFM_EXPERIMENTS_DIR=~/nfm-experiments bash scripts/results/run-all.sh  # sweeps outside the checkout
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bin="" prebuilt="" jobs=()
@@ -38,7 +39,10 @@ if [ -n "$prebuilt" ]; then
 else
     built=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo "+uncommitted changes")
 fi
-root=runs/experiments
+# NFM_EXPERIMENTS_DIR puts the sweeps outside the checkout: on a machine that keeps its home folder
+# between sessions while the checkout is laid anew, runs stopped part-way then resume from their
+# checkpoints instead of starting again.
+root=${NFM_EXPERIMENTS_DIR:-runs/experiments}
 mkdir -p "$root"
 
 # name | program and flags (seeds included)
