@@ -571,18 +571,27 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
     private func runReordered(_ key: PrimitiveKey, _ arguments: [Argument]) {
         let reordered = reorderedPrimitive(key)
         let scratch = reordered.scratchpadSize > 0 ? scratchpad(atLeast: reordered.scratchpadSize) : nil
-        let workspace = reordered.workspaceSize > 0 ? self.workspace(atLeast: reordered.workspaceSize) : nil
+        // The operands that need a blocked copy this time, packed into the workspace: those already in
+        // their chosen layout take no room, so the workspace (kept at its largest size) stays small
+        // when buffers keep their layouts.
+        var placed: [(argument: Argument, operand: ReorderedPrimitive.Operand, offset: Int)] = []
+        var size = 0
+        for argument in arguments where !argument.inChosenLayout {
+            guard let operand = reordered.operands.first(where: { $0.slot == argument.slot }) else { continue }
+            placed.append((argument, operand, size))
+            size += operand.byteCount
+        }
+        let workspace = size > 0 ? self.workspace(atLeast: size) : nil
         var coreArguments: [Argument] = []
-        var outputs: [(operand: ReorderedPrimitive.Operand, user: UnsafeMutableRawPointer)] = []
+        var outputs: [(operand: ReorderedPrimitive.Operand, user: UnsafeMutableRawPointer, blocked: UnsafeMutableRawPointer)] = []
         for argument in arguments {
-            guard !argument.inChosenLayout, let operand = reordered.operands.first(where: { $0.slot == argument.slot }), let workspace
-            else {
+            guard let (_, operand, offset) = placed.first(where: { $0.argument.slot == argument.slot }), let workspace else {
                 coreArguments.append(argument)
                 continue
             }
-            let blocked = workspace + operand.offset
+            let blocked = workspace + offset
             if operand.isOutput {
-                outputs.append((operand, argument.pointer))
+                outputs.append((operand, argument.pointer, blocked))
             } else {
                 operand.reorder.execute(
                     reorderArguments(operand.reorder, from: argument.pointer, to: blocked, scratch: scratch),
@@ -594,10 +603,9 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
             coreArguments.append(Argument(DNNL_ARG_SCRATCHPAD, scratch))
         }
         reordered.core.execute(coreArguments, engine: engine, stream: stream, key: key)
-        for (operand, user) in outputs {
+        for (operand, user, blocked) in outputs {
             operand.reorder.execute(
-                reorderArguments(operand.reorder, from: workspace! + operand.offset, to: user, scratch: scratch),
-                engine: engine, stream: stream, key: key)
+                reorderArguments(operand.reorder, from: blocked, to: user, scratch: scratch), engine: engine, stream: stream, key: key)
         }
     }
 
@@ -633,7 +641,6 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         let core = CachedPrimitive(descriptor: makePrimitiveDescriptor(key), key: key)
         var operands: [ReorderedPrimitive.Operand] = []
         var layouts: [OneDNNLayout] = []
-        var offset = 0
         var scratchpadSize = core.scratchpadSize
         for (slot, plain, isOutput) in key.layoutOperands {
             guard let chosen = dnnl_primitive_desc_query_md(core.descriptor, dnnl_query_exec_arg_md, slot),
@@ -645,16 +652,14 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
                 ? makeReorder(from: chosen, to: &plainDescriptor, key)
                 : makeReorder(from: &plainDescriptor, to: chosen, key)
             scratchpadSize = max(scratchpadSize, reorder.scratchpadSize)
-            operands.append(.init(slot: slot, isOutput: isOutput, reorder: reorder, offset: offset))
+            operands.append(.init(slot: slot, isOutput: isOutput, reorder: reorder, byteCount: (dnnl_memory_desc_get_size(chosen) + 63) / 64 * 64))
             layouts.append(
                 OneDNNLayout(
                     slot: slot, descriptor: chosen.pointee, plain: plain, isOutput: isOutput, toPlain: isOutput ? reorder : nil, key: key,
                     backend: self))
-            // 64-byte aligned regions, one per operand.
-            offset += (dnnl_memory_desc_get_size(chosen) + 63) / 64 * 64
         }
         let reordered = ReorderedPrimitive(
-            core: core, operands: operands, layouts: layouts, workspaceSize: offset, scratchpadSize: scratchpadSize)
+            core: core, operands: operands, layouts: layouts, scratchpadSize: scratchpadSize)
         reorderedCache[key] = reordered
         return reordered
     }
@@ -912,28 +917,26 @@ extension PrimitiveKey {
 /// A (de)convolution primitive in layouts of oneDNN's choosing, with a reorder for each operand whose
 /// chosen layout differs from the caller's plain one. Not thread-safe: used only with the lock held.
 private final class ReorderedPrimitive {
-    /// An operand that runs on a blocked copy at `offset` bytes into the workspace.
+    /// An operand that runs on a blocked copy in the workspace (unless the caller's buffer already holds it).
     struct Operand {
         let slot: Int32
         /// Outputs are reordered back after the run; inputs before it.
         let isOutput: Bool
         let reorder: CachedPrimitive
-        let offset: Int
+        /// Bytes of its blocked copy, rounded up to 64 (so that every copy in the workspace is aligned).
+        let byteCount: Int
     }
     let core: CachedPrimitive
     let operands: [Operand]
     /// The chosen layout of each operand in `operands`, for buffers that keep their values in it.
     let layouts: [OneDNNLayout]
-    /// Bytes of workspace for the blocked copies.
-    let workspaceSize: Int
     /// The largest scratchpad the core or a reorder needs.
     let scratchpadSize: Int
 
-    init(core: CachedPrimitive, operands: [Operand], layouts: [OneDNNLayout], workspaceSize: Int, scratchpadSize: Int) {
+    init(core: CachedPrimitive, operands: [Operand], layouts: [OneDNNLayout], scratchpadSize: Int) {
         self.core = core
         self.operands = operands
         self.layouts = layouts
-        self.workspaceSize = workspaceSize
         self.scratchpadSize = scratchpadSize
     }
 }

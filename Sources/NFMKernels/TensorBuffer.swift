@@ -128,7 +128,12 @@ public final class TensorBuffer: @unchecked Sendable {
         let floats = (layout.byteCount + MemoryLayout<Float>.stride - 1) / MemoryLayout<Float>.stride
         let (memory, capacity) = BufferPool.shared.allocate(floats: Swift.max(floats, 1))
         lock.withLock {
+            // The old values, in either layout, are dropped: their memory goes back to the pool now.
             if let old = storage.copy { BufferPool.shared.release(old.memory, capacity: old.capacity) }
+            if let plain = storage.plain {
+                BufferPool.shared.release(UnsafeMutableRawPointer(plain), capacity: storage.plainCapacity)
+                storage.plain = nil
+            }
             storage.copy = LayoutCopy(layout: layout, memory: memory, capacity: capacity)
             storage.plainIsCurrent = false
         }
