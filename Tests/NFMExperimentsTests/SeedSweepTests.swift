@@ -130,13 +130,17 @@ func invocations(_ sweep: SeedSweep, seed: UInt64, arm: String) -> [String] {
 
         let directory = root + "/second"
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/results/restore.sh").path
-        let restore = Process()
-        restore.executableURL = URL(fileURLWithPath: "/bin/bash")
-        restore.arguments = [script, results, directory]
-        restore.standardOutput = FileHandle.nullDevice
-        try restore.run()
-        restore.waitUntilExit()
-        #expect(restore.terminationStatus == 0)
+        func restore() throws -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = [script, results, directory]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        #expect(try restore() == 0)
         #expect(!FileManager.default.fileExists(atPath: directory + "/seed-2/nfm"))
 
         let sweep = try SeedSweep(plan: fakePlan(seeds: [1, 2]), directory: directory, concurrentRuns: 1, executable: sh)
@@ -149,13 +153,7 @@ func invocations(_ sweep: SeedSweep, seed: UInt64, arm: String) -> [String] {
         let curve = try #require(outcome.report.curves().first { $0.arm == "baseline" && $0.metric == "eval/accuracy" })
         #expect(curve.points.map(\.count) == [2, 2] && abs(curve.points[1].mean - 0.515) < 1e-9)
         // Restoring over an existing sweep is refused.
-        let again = Process()
-        again.executableURL = URL(fileURLWithPath: "/bin/bash")
-        again.arguments = [script, results, directory]
-        again.standardError = FileHandle.nullDevice
-        try again.run()
-        again.waitUntilExit()
-        #expect(again.terminationStatus == 1)
+        #expect(try restore() == 1)
     }
 
     @Test func keepsTheThreadsRecordedWhenTheSweepStarted() throws {
