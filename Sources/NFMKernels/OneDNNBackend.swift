@@ -207,63 +207,51 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
 
     /// input [N, Cin, H, W], weight [Cout, Cin, kh, kw], bias [Cout]? → output [N, Cout, Ho, Wo].
     public func conv2dForward(_ g: Conv2dGeometry, input: TensorBuffer, weight: TensorBuffer, bias: TensorBuffer?, output: TensorBuffer) {
-        guard keepsLayouts, !g.isEmpty else {
-            conv2dForward(g, input: input.pointer, weight: weight.pointer, bias: bias?.pointer, output: output.pointer)
-            return withExtendedLifetime((input, weight, bias, output)) {}
-        }
-        runKeepingLayouts(
-            .convolutionForward(g, withBias: bias != nil),
-            [(DNNL_ARG_SRC, input), (DNNL_ARG_WEIGHTS, weight), (DNNL_ARG_DST, output)] + (bias.map { [(DNNL_ARG_BIAS, $0)] } ?? []))
+        convolution(
+            .convolutionForward(g, withBias: bias != nil), empty: g.isEmpty,
+            [(DNNL_ARG_SRC, input), (DNNL_ARG_WEIGHTS, weight), (DNNL_ARG_DST, output), (DNNL_ARG_BIAS, bias)]
+        ) { conv2dForward(g, input: input.pointer, weight: weight.pointer, bias: bias?.pointer, output: output.pointer) }
     }
 
     /// gradOutput [N, Cout, Ho, Wo], weight [Cout, Cin, kh, kw] → gradInput [N, Cin, H, W].
     public func conv2dBackwardData(_ g: Conv2dGeometry, gradOutput: TensorBuffer, weight: TensorBuffer, gradInput: TensorBuffer) {
-        guard keepsLayouts, !g.isEmpty else {
-            conv2dBackwardData(g, gradOutput: gradOutput.pointer, weight: weight.pointer, gradInput: gradInput.pointer)
-            return withExtendedLifetime((gradOutput, weight, gradInput)) {}
-        }
-        runKeepingLayouts(
-            .convolutionBackwardData(g), [(DNNL_ARG_DIFF_DST, gradOutput), (DNNL_ARG_WEIGHTS, weight), (DNNL_ARG_DIFF_SRC, gradInput)])
+        convolution(
+            .convolutionBackwardData(g), empty: g.isEmpty,
+            [(DNNL_ARG_DIFF_DST, gradOutput), (DNNL_ARG_WEIGHTS, weight), (DNNL_ARG_DIFF_SRC, gradInput)]
+        ) { conv2dBackwardData(g, gradOutput: gradOutput.pointer, weight: weight.pointer, gradInput: gradInput.pointer) }
     }
 
     /// input [N, Cin, H, W], gradOutput [N, Cout, Ho, Wo] → gradWeight [Cout, Cin, kh, kw], gradBias [Cout]?.
     public func conv2dBackwardWeights(
         _ g: Conv2dGeometry, input: TensorBuffer, gradOutput: TensorBuffer, gradWeight: TensorBuffer, gradBias: TensorBuffer?
     ) {
-        guard keepsLayouts, !g.isEmpty else {
+        convolution(
+            .convolutionBackwardWeights(g, withBias: gradBias != nil), empty: g.isEmpty,
+            [(DNNL_ARG_SRC, input), (DNNL_ARG_DIFF_DST, gradOutput), (DNNL_ARG_DIFF_WEIGHTS, gradWeight), (DNNL_ARG_DIFF_BIAS, gradBias)]
+        ) {
             conv2dBackwardWeights(
                 g, input: input.pointer, gradOutput: gradOutput.pointer, gradWeight: gradWeight.pointer, gradBias: gradBias?.pointer)
-            return withExtendedLifetime((input, gradOutput, gradWeight, gradBias)) {}
         }
-        runKeepingLayouts(
-            .convolutionBackwardWeights(g, withBias: gradBias != nil),
-            [(DNNL_ARG_SRC, input), (DNNL_ARG_DIFF_DST, gradOutput), (DNNL_ARG_DIFF_WEIGHTS, gradWeight)]
-                + (gradBias.map { [(DNNL_ARG_DIFF_BIAS, $0)] } ?? []))
     }
 
     /// input [N, Cin, H, W], weight [Cin, Cout, kh, kw], bias [Cout]? → output [N, Cout, Ho, Wo].
     public func convTranspose2dForward(
         _ g: ConvTranspose2dGeometry, input: TensorBuffer, weight: TensorBuffer, bias: TensorBuffer?, output: TensorBuffer
     ) {
-        guard keepsLayouts, !g.isEmpty else {
-            convTranspose2dForward(g, input: input.pointer, weight: weight.pointer, bias: bias?.pointer, output: output.pointer)
-            return withExtendedLifetime((input, weight, bias, output)) {}
-        }
-        runKeepingLayouts(
-            .deconvolutionForward(g, withBias: bias != nil),
-            [(DNNL_ARG_SRC, input), (DNNL_ARG_WEIGHTS, weight), (DNNL_ARG_DST, output)] + (bias.map { [(DNNL_ARG_BIAS, $0)] } ?? []))
+        convolution(
+            .deconvolutionForward(g, withBias: bias != nil), empty: g.isEmpty,
+            [(DNNL_ARG_SRC, input), (DNNL_ARG_WEIGHTS, weight), (DNNL_ARG_DST, output), (DNNL_ARG_BIAS, bias)]
+        ) { convTranspose2dForward(g, input: input.pointer, weight: weight.pointer, bias: bias?.pointer, output: output.pointer) }
     }
 
     /// gradOutput [N, Cout, Ho, Wo], weight [Cin, Cout, kh, kw] → gradInput [N, Cin, H, W].
     public func convTranspose2dBackwardData(
         _ g: ConvTranspose2dGeometry, gradOutput: TensorBuffer, weight: TensorBuffer, gradInput: TensorBuffer
     ) {
-        guard keepsLayouts, !g.isEmpty else {
-            convTranspose2dBackwardData(g, gradOutput: gradOutput.pointer, weight: weight.pointer, gradInput: gradInput.pointer)
-            return withExtendedLifetime((gradOutput, weight, gradInput)) {}
-        }
-        runKeepingLayouts(
-            .deconvolutionBackwardData(g), [(DNNL_ARG_DIFF_DST, gradOutput), (DNNL_ARG_WEIGHTS, weight), (DNNL_ARG_DIFF_SRC, gradInput)])
+        convolution(
+            .deconvolutionBackwardData(g), empty: g.isEmpty,
+            [(DNNL_ARG_DIFF_DST, gradOutput), (DNNL_ARG_WEIGHTS, weight), (DNNL_ARG_DIFF_SRC, gradInput)]
+        ) { convTranspose2dBackwardData(g, gradOutput: gradOutput.pointer, weight: weight.pointer, gradInput: gradInput.pointer) }
     }
 
     /// input [N, Cin, H, W], gradOutput [N, Cout, Ho, Wo] → gradWeight [Cin, Cout, kh, kw], gradBias [Cout]?.
@@ -271,15 +259,26 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         _ g: ConvTranspose2dGeometry, input: TensorBuffer, gradOutput: TensorBuffer, gradWeight: TensorBuffer,
         gradBias: TensorBuffer?
     ) {
-        guard keepsLayouts, !g.isEmpty else {
+        convolution(
+            .deconvolutionBackwardWeights(g, withBias: gradBias != nil), empty: g.isEmpty,
+            [(DNNL_ARG_SRC, input), (DNNL_ARG_DIFF_DST, gradOutput), (DNNL_ARG_DIFF_WEIGHTS, gradWeight), (DNNL_ARG_DIFF_BIAS, gradBias)]
+        ) {
             convTranspose2dBackwardWeights(
                 g, input: input.pointer, gradOutput: gradOutput.pointer, gradWeight: gradWeight.pointer, gradBias: gradBias?.pointer)
-            return withExtendedLifetime((input, gradOutput, gradWeight, gradBias)) {}
         }
-        runKeepingLayouts(
-            .deconvolutionBackwardWeights(g, withBias: gradBias != nil),
-            [(DNNL_ARG_SRC, input), (DNNL_ARG_DIFF_DST, gradOutput), (DNNL_ARG_DIFF_WEIGHTS, gradWeight)]
-                + (gradBias.map { [(DNNL_ARG_DIFF_BIAS, $0)] } ?? []))
+    }
+
+    /// The buffer form of a (de)convolution: through `runKeepingLayouts` when this backend keeps
+    /// layouts, else (or for an empty geometry) `plain`, the raw form on the buffers' plain memory.
+    private func convolution(
+        _ key: PrimitiveKey, empty: Bool, _ operands: [(slot: Int32, buffer: TensorBuffer?)], plain: () -> Void
+    ) {
+        let present = operands.compactMap { operand in operand.buffer.map { (slot: operand.slot, buffer: $0) } }
+        guard keepsLayouts, !empty else {
+            plain()
+            return withExtendedLifetime(present) {}
+        }
+        runKeepingLayouts(key, present)
     }
 
     // MARK: Transposed convolution (oneDNN "deconvolution")
