@@ -9,9 +9,11 @@ import Foundation
 public enum Kernels {
     /// The production backend: oneDNN 2.6 on the CPU, with primitives cached per shape.
     /// (De)convolutions run in oneDNN's blocked layouts unless the environment sets
-    /// `NFM_ONEDNN_PLAIN_LAYOUTS=1` (for measuring the difference; see `OneDNNBackend.init(choosingLayouts:)`).
+    /// `NFM_ONEDNN_PLAIN_LAYOUTS=1`, and activations stay in them between ops unless it sets
+    /// `NFM_ONEDNN_KEEP_LAYOUTS=0` (both for measuring the difference; see `OneDNNBackend.init`).
     public static let oneDNN = OneDNNBackend(
-        choosingLayouts: ProcessInfo.processInfo.environment["NFM_ONEDNN_PLAIN_LAYOUTS"] != "1")
+        choosingLayouts: ProcessInfo.processInfo.environment["NFM_ONEDNN_PLAIN_LAYOUTS"] != "1",
+        keepingLayouts: ProcessInfo.processInfo.environment["NFM_ONEDNN_KEEP_LAYOUTS"] != "0")
 
     /// Plain Swift loops straight from each op's definition; slow, for checking other backends. It
     /// runs whole models (`NFM_BACKEND=reference`): what it does not define itself, the portable

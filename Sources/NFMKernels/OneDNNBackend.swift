@@ -53,11 +53,9 @@ public final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
     /// With `keepingLayouts` (the default, when layouts are chosen), the buffer forms of the
     /// (de)convolutions leave each output in its blocked layout and read an input that is already in
     /// the layout they need as it is (TensorLayout): the plain layout is written only when something
-    /// else reads the buffer. `NFM_ONEDNN_KEEP_LAYOUTS=0` turns this off (to measure it).
-    public init(
-        choosingLayouts: Bool = true,
-        keepingLayouts: Bool = ProcessInfo.processInfo.environment["NFM_ONEDNN_KEEP_LAYOUTS"] != "0"
-    ) {
+    /// else reads the buffer. `Kernels.oneDNN` turns this off under `NFM_ONEDNN_KEEP_LAYOUTS=0` (to
+    /// measure it).
+    public init(choosingLayouts: Bool = true, keepingLayouts: Bool = true) {
         choosesLayouts = choosingLayouts
         keepsLayouts = choosingLayouts && keepingLayouts
         var engine: dnnl_engine_t?
