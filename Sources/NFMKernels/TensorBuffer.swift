@@ -112,7 +112,9 @@ public final class TensorBuffer: @unchecked Sendable {
     // MARK: Values in a backend's layout
 
     /// The buffer's copy in another layout, if it has one (current: it is dropped whenever the plain
-    /// memory is used).
+    /// memory is used). An op reads the copy's memory after the lock is released, so a buffer that an
+    /// op reads this way must not be read through `pointer` on another thread at the same time (which
+    /// would drop the copy); the programs read a tensor on one thread at a time.
     var layoutCopy: LayoutCopy? { lock.withLock { storage.copy } }
 
     /// The copy in another layout when it alone holds the values and holds exactly the elements
