@@ -197,8 +197,11 @@ public struct SweepReport: Sendable {
             ? "Every run used the program's defaults (no flags beyond the seed and the model).\n\n"
             : "Command flags common to every run: `\(plan.arguments.joined(separator: " "))`\n\n"
         text += "Finished runs: \(finished.joined(separator: ", ")). Each cell is the mean ± the half-width of its 95% "
-            + "Student-t confidence interval (n runs). The paired column is \(armNames.last!) − \(armNames[0]) on the same "
-            + "seed (same data and batches), with the p-value of a two-sided paired t-test.\n\n"
+            + "Student-t confidence interval (n runs)."
+            + (armNames.count == 2
+                ? " The paired column is \(armNames[1]) − \(armNames[0]) on the same seed (same data and batches), with the "
+                    + "p-value of a two-sided paired t-test.\n\n"
+                : "\n\n")
         text += "| " + tableHeader.joined(separator: " | ") + " |\n"
         text += "|" + tableHeader.enumerated().map { $0.offset == 0 ? " --- |" : " ---: |" }.joined() + "\n"
         for row in tableRows { text += "| " + row.joined(separator: " | ") + " |\n" }

@@ -156,6 +156,17 @@ func invocations(_ sweep: SeedSweep, seed: UInt64, arm: String) -> [String] {
         #expect(try restore() == 1)
     }
 
+    @Test func aSweepOfOneModelHasNoPairedColumn() throws {
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let sh = URL(fileURLWithPath: "/bin/sh")
+        let single = try SeedSweep(plan: fakePlan(seeds: [1, 2], arms: ["baseline"]), directory: root + "/one", concurrentRuns: 1, executable: sh)
+        let text = try single.run { _ in }.report.markdown()
+        #expect(!text.contains("paired") && text.contains("| metric | baseline |"))
+        let pair = try SeedSweep(plan: fakePlan(seeds: [1, 2]), directory: root + "/two", concurrentRuns: 1, executable: sh)
+        #expect(try pair.run { _ in }.report.markdown().contains("The paired column is nfm − baseline"))
+    }
+
     @Test func keepsTheThreadsRecordedWhenTheSweepStarted() throws {
         let root = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
