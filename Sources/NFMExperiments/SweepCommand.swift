@@ -23,11 +23,13 @@ public enum SweepCommand {
     /// models; `arguments` the program's command line (its own name excluded), from which the sweep
     /// options and `modelOptions` / `modelFlags` are removed to give the flags every run shares.
     /// Prints progress, the summary table and the outputs through `log`; returns the exit status:
-    /// 0, 1 if a run failed, 130 if interrupted.
+    /// 0, 1 if a run failed, 130 if interrupted. `runThreads` is for a program whose runs choose
+    /// their thread count themselves (nfm-rl's `--threads`, one by default): then a continued sweep
+    /// goes one run per core whatever its plan recorded.
     public static func run(
         program: String, arguments: [String], seeds: SeedList?, resume: String?, directory: String?, concurrentRuns: Int?,
         arms: [SweepArm], modelOptions: Set<String> = [], modelFlags: Set<String> = [], headlineMetrics: [String],
-        references: [SweepReference] = [], log: (String) -> Void
+        references: [SweepReference] = [], runThreads: SweepRunThreads? = nil, log: (String) -> Void
     ) throws -> Int32 {
         if let concurrentRuns, concurrentRuns < 1 { throw SweepCommandError("--seed-jobs must be at least 1, got \(concurrentRuns)") }
         // Under mpirun each rank runs its share of the seeds (issue 15); the ranks on one machine
@@ -45,15 +47,16 @@ public enum SweepCommand {
                 var plan = try SeedSweep.savedPlan(in: resume)
                 plan.seeds += (seeds?.seeds ?? []).filter { !plan.seeds.contains($0) }
                 // A sweep whose runs use every core continues one run at a time unless told otherwise.
-                let defaultRuns = plan.runThreads == .all ? 1 : defaultConcurrentRuns
+                let defaultRuns = (runThreads ?? plan.runThreads) == .all ? 1 : defaultConcurrentRuns
                 return try SeedSweep(
                     plan: plan, directory: resume, concurrentRuns: concurrentRuns ?? defaultRuns, partition: partition,
                     environment: environment)
             }
             guard let seeds else { throw SweepCommandError("a sweep needs --seeds (a count such as 5, or a list such as 1,2,3)") }
             let common = SweepPlan.removing(options: sweepOptions.union(modelOptions), flags: modelFlags, from: arguments)
-            let plan = SweepPlan(
+            var plan = SweepPlan(
                 program: program, arguments: common, arms: arms, seeds: seeds.seeds, headlineMetrics: headlineMetrics, references: references)
+            plan.runThreads = runThreads
             let path = chosen ?? "runs/" + RunDirectory.timestampedName(program: program, model: "seeds")
             return try SeedSweep(
                 plan: plan, directory: path, concurrentRuns: concurrentRuns ?? defaultConcurrentRuns, partition: partition,

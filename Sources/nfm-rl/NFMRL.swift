@@ -118,7 +118,7 @@ struct Train: ParsableCommand {
             references: DQNConfiguration.minatarPublishedReturn[game].map {
                 [SweepReference(metric: "rollout/average_return_100", value: $0, label: "MinAtar DQN at 5M frames (published)")]
             } ?? [],
-            log: consoleLog)
+            runThreads: threads == 1 ? .one : .all, log: consoleLog)
         if code != 0 { throw ExitCode(code) }
     }
 
