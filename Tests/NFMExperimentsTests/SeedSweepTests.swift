@@ -6,8 +6,9 @@ import Testing
 
 /// A stand-in program for the sweep's child processes: `/bin/sh -c SCRIPT`, which reads the flags a
 /// sweep passes (`--arm NAME`, `--seed S`, `--run-dir D` or `--resume D`), appends one line per
-/// invocation to D/invocations, logs two steps of `eval/accuracy` and writes final_metrics.json with
-/// accuracy 0.5 + seed/100, plus 0.02 + seed/1000 for the arm `nfm`. The arm `broken` fails.
+/// invocation to D/invocations, logs two steps of `eval/accuracy` and one of `eval/score`, and writes
+/// final_metrics.json with accuracy 0.5 + seed/100, plus 0.02 + seed/1000 for the arm `nfm`. The arm
+/// `broken` fails.
 let fakeProgram = #"""
     arm=""; seed=""; dir=""; mode=fresh
     while [ $# -gt 0 ]; do
@@ -24,7 +25,7 @@ let fakeProgram = #"""
     if [ "$arm" = broken ]; then echo "error: the data file is corrupt" >&2; exit 3; fi
     value=$(awk -v s="$seed" -v a="$arm" 'BEGIN { v = 0.5 + s / 100; if (a == "nfm") v += 0.02 + s / 1000; printf "%.6f", v }')
     early=$(awk -v v="$value" 'BEGIN { printf "%.6f", v - 0.1 }')
-    printf '{"step": 10, "eval/accuracy": %s, "wall_time_s": 1.0}\n{"step": 20, "eval/accuracy": %s, "wall_time_s": 2.0}\n' "$early" "$value" > "$dir/metrics.jsonl"
+    printf '{"step": 10, "eval/accuracy": %s, "wall_time_s": 1.0}\n{"step": 20, "eval/accuracy": %s, "eval/score": 1, "wall_time_s": 2.0}\n' "$early" "$value" > "$dir/metrics.jsonl"
     printf '{"eval/accuracy": %s, "parameters/total": 100}\n' "$value" > "$dir/final_metrics.json"
     echo "done"
     """#
@@ -71,6 +72,9 @@ func invocations(_ sweep: SeedSweep, seed: UInt64, arm: String) -> [String] {
         for name in ["summary.md", "summary.csv", "seeds.csv", "curves.csv", "plots/eval_accuracy.png", "sweep.json"] {
             #expect(FileManager.default.fileExists(atPath: root + "/sweep/" + name), "\(name)")
         }
+        // A metric logged at one step only has no curve, so no plot.
+        #expect(report.curves().contains { $0.metric == "eval/score" })
+        #expect(!FileManager.default.fileExists(atPath: root + "/sweep/plots/eval_score.png"))
         let seedsCSV = try String(contentsOfFile: root + "/sweep/seeds.csv", encoding: .utf8)
         #expect(seedsCSV.split(separator: "\n").count == 1 + 6 * 2)
         let summaryCSV = try String(contentsOfFile: root + "/sweep/summary.csv", encoding: .utf8)
