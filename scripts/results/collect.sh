@@ -38,6 +38,11 @@ for run in "$sweep"/seed-*/*/; do
     for file in config.json final_metrics.json accuracy_by_question_type.csv accuracy_by_class.csv results.json; do
         [ -f "$run/$file" ] && cp "$run/$file" "$target/"
     done
+    # A generative run's final sample grid (about 64 KB): the images behind its FD, which a reader
+    # can check for a collapsed generator at a glance.
+    for grid in "$run"/samples/*/samples.png; do
+        [ -f "$grid" ] && cp "$grid" "$target/samples.png"
+    done
     # Logged metrics, with long series (a DQN run's per-episode returns) averaged down to 1,000 points.
     [ -f "$run/metrics.csv" ] && awk -v limit=2000 -f scripts/results/thin-metrics.awk "$run/metrics.csv" "$run/metrics.csv" > "$target/metrics.csv"
 done
@@ -69,7 +74,7 @@ isa=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx512f|avx2|fma
     sed '1d' "$sweep/summary.md"
     echo
     echo "Files: \`summary.csv\` (per model n, mean, std, 95% CI; the paired difference with t and p), \`seeds.csv\` (every run's final metrics),"
-    echo "\`curves.csv\` and \`plots/\` (learning curves, mean across seeds with a 95% band), \`runs/<seed>-<model>/\` (each run's config, final and logged metrics; a series logged more than 2,000 times is averaged over"
+    echo "\`curves.csv\` and \`plots/\` (learning curves, mean across seeds with a 95% band), \`runs/<seed>-<model>/\` (each run's config, final and logged metrics, and for nfm-generate its final sample grid \`samples.png\`; a series logged more than 2,000 times is averaged over"
     echo "consecutive blocks down to 1,000 points by \`scripts/results/thin-metrics.awk\`; the summary above was computed from the full files)."
 } > "$out/README.md"
 echo "collect: wrote $out ($(du -sh "$out" | cut -f1))"
