@@ -1,4 +1,6 @@
 import Foundation
+import NFMIO
+import NFMLog
 import NFMNN
 import NFMTensor
 import NFMTraining
@@ -9,6 +11,10 @@ public enum SamplingError: Error, CustomStringConvertible {
     case missingConfiguration(path: String)
     /// `config.json` exists but does not decode.
     case unreadableConfiguration(path: String, reason: String)
+    /// Scores were to be recorded into a run that has no final metrics yet.
+    case unfinishedRun(path: String)
+    /// The checkpoint's FD is not the one the run recorded: it is not the run's final model.
+    case notTheFinalModel(checkpoint: String, recorded: Double, rescored: Double)
 
     /// A sentence naming the file.
     public var description: String {
@@ -17,6 +23,10 @@ public enum SamplingError: Error, CustomStringConvertible {
             return "no config.json found for checkpoint \(path): pass a run directory written by nfm-generate, one of its checkpoints/step-… directories, or a generator/model .safetensors file inside one"
         case let .unreadableConfiguration(path, reason):
             return "cannot read \(path): \(reason)"
+        case .unfinishedRun(let path):
+            return "\(path) has no final_metrics.json: the run has not finished, so there is nothing to add its scores to"
+        case let .notTheFinalModel(checkpoint, recorded, rescored):
+            return "\(checkpoint) scores FD \(rescored), but its run recorded \(recorded): it is not the model the run finished with; nothing was recorded"
         }
     }
 }
@@ -40,6 +50,29 @@ public enum CheckpointSampler {
         throw SamplingError.missingConfiguration(path: path)
     }
 
+    /// The generator (GAN) or decoder (VAE) saved at `checkpoint`, in eval mode, as a function from
+    /// latent vectors [N, latent] to images [N, C, H, W] in [0, 1] (as the run's own final evaluation
+    /// draws them), with the run's configuration and directory.
+    public static func loadGenerator(
+        checkpoint: String
+    ) throws -> (configuration: ExperimentConfiguration, runDirectory: String, generate: (Tensor) -> Tensor) {
+        let (configuration, runDirectory) = try self.configuration(near: checkpoint)
+        // Every weight comes from the checkpoint; the seed only fills modules before loading.
+        var initialisation = SeededGenerator(seed: 0)
+        switch configuration.model {
+        case .gan:
+            let generator = ConvolutionalDecoder(configuration.decoder, using: &initialisation)
+            try Checkpoint.loadModule(generator, named: "generator", from: checkpoint)
+            generator.eval()
+            return (configuration, runDirectory, { z in withoutGradient { (tanh(generator(z)) + 1) * 0.5 } })
+        case .vae:
+            let model = VariationalAutoencoder(configuration.variationalAutoencoder, using: &initialisation)
+            try Checkpoint.loadModule(model, named: "model", from: checkpoint)
+            model.eval()
+            return (configuration, runDirectory, { z in withoutGradient { model.meanImage(decoded: model.decoder(z)) } })
+        }
+    }
+
     /// Writes `count` new samples from the model saved at `checkpoint` as one grid PNG (each pixel
     /// upscaled `scale` times), drawing z from `seed`; to `output`, or by default to
     /// `samples/<model>-<dataset>-<run>/sample-seed<seed>-<count>.png`. Returns the path.
@@ -47,26 +80,78 @@ public enum CheckpointSampler {
         checkpoint: String, count: Int, seed: UInt64, scale: Int = 3, output: String? = nil, samplesRoot: String = "samples"
     ) throws -> String {
         precondition(count >= 1 && scale >= 1, "writeSamples: count and scale must be positive")
-        let (configuration, runDirectory) = try self.configuration(near: checkpoint)
-        var initialisation = SeededGenerator(seed: 0)
+        let (configuration, runDirectory, generate) = try loadGenerator(checkpoint: checkpoint)
         var noise = SeededGenerator(seed: seed)
-        let z = Tensor.randomNormal([count, configuration.latentSize], using: &noise)
-        let images: Tensor
-        switch configuration.model {
-        case .gan:
-            let generator = ConvolutionalDecoder(configuration.decoder, using: &initialisation)
-            try Checkpoint.loadModule(generator, named: "generator", from: checkpoint)
-            generator.eval()
-            images = withoutGradient { (tanh(generator(z)) + 1) * 0.5 }
-        case .vae:
-            let model = VariationalAutoencoder(configuration.variationalAutoencoder, using: &initialisation)
-            try Checkpoint.loadModule(model, named: "model", from: checkpoint)
-            model.eval()
-            images = withoutGradient { model.meanImage(decoded: model.decoder(z)) }
-        }
+        let images = generate(Tensor.randomNormal([count, configuration.latentSize], using: &noise))
         let runName = (URL(fileURLWithPath: runDirectory).standardizedFileURL.path as NSString).lastPathComponent
         let target = output ?? Experiment.samplesDirectory(root: samplesRoot, configuration: configuration, runName: runName) + "/sample-seed\(seed)-\(count).png"
         let pictures = Pictures(directory: (target as NSString).deletingLastPathComponent, scale: scale)
         return try pictures.writeGrid(images, name: (target as NSString).lastPathComponent)
+    }
+
+    /// Scores the model saved at `checkpoint` as its run's final evaluation does: FD and class
+    /// balance over the run's `fdSamples` images, drawn from the run's evaluation noise, so that the
+    /// final checkpoint of a finished run gives back its `eval/fd` (to rounding, when the thread count
+    /// differs). For runs that finished before a metric existed (`eval/class_kl`), and for checkpoints
+    /// part-way through a run.
+    public static func evaluate(
+        checkpoint: String, data: ImageData, classifierDirectory: String? = nil, log: (String) -> Void
+    ) throws -> CheckpointEvaluation {
+        let (configuration, runDirectory, generate) = try loadGenerator(checkpoint: checkpoint)
+        precondition(data.name == configuration.dataset, "evaluate: \(runDirectory) was trained on \(configuration.dataset.rawValue), not \(data.name.rawValue)")
+        let quality = try QualityReference(
+            data: data, directory: classifierDirectory ?? FeatureClassifier.defaultDirectory(for: configuration.dataset),
+            samples: configuration.fdSamples, classifierSteps: configuration.classifierSteps, log: log)
+        var random = Experiment.evaluationStream(seed: configuration.seed)
+        let sample = quality.measure { count in generate(Tensor.randomNormal([count, configuration.latentSize], using: &random)) }
+        return CheckpointEvaluation(
+            checkpoint: checkpoint.hasSuffix(".safetensors") ? checkpoint : try Checkpoint.resolve(checkpoint), frechetDistance: sample.frechetDistance, frechetDistanceFloor: quality.floor,
+            frechetSamples: quality.samples, classDivergence: sample.classDivergence, generatedClassShares: sample.classShares,
+            testClassShares: quality.testClassShares)
+    }
+}
+
+extension CheckpointSampler {
+    /// Adds `evaluation`'s class balance (`eval/class_kl`) to the final metrics of the finished run in
+    /// `runDirectory`, so that a sweep summarising it counts a metric added after the run finished.
+    /// Only when the evaluation is of the model the run finished with: its FD must agree with the
+    /// recorded `eval/fd` to 1e-3 (relative; thread counts change the last digits).
+    /// Returns the metrics written.
+    @discardableResult
+    public static func record(_ evaluation: CheckpointEvaluation, inRun runDirectory: String) throws -> [String: Double] {
+        guard var metrics = try FinalMetrics.read(directory: runDirectory) else { throw SamplingError.unfinishedRun(path: runDirectory) }
+        let recorded = metrics["eval/fd"] ?? .nan
+        guard abs(recorded - evaluation.frechetDistance) <= 1e-3 * Swift.max(1, abs(recorded)) else {
+            throw SamplingError.notTheFinalModel(checkpoint: evaluation.checkpoint, recorded: recorded, rescored: evaluation.frechetDistance)
+        }
+        metrics["eval/class_kl"] = evaluation.classDivergence
+        try AtomicFile.write(FinalMetrics.encode(metrics), to: runDirectory + "/" + FinalMetrics.fileName)
+        return metrics
+    }
+}
+
+/// What `CheckpointSampler.evaluate` measured of a saved model (`nfm-generate evaluate`).
+public struct CheckpointEvaluation: Codable, Sendable {
+    /// The checkpoint directory (or weights file) the weights came from.
+    public var checkpoint: String
+    /// "FD (classifier features)" between generated and test images.
+    public var frechetDistance: Double
+    /// The same distance between real test and real training images.
+    public var frechetDistanceFloor: Double
+    /// Images on each side.
+    public var frechetSamples: Int
+    /// KL(generated ‖ test) over the feature classifier's classes, in nats (nil for attribute-labelled data).
+    public var classDivergence: Double?
+    /// The generated images' class shares.
+    public var generatedClassShares: [Double]?
+    /// The test images' class shares.
+    public var testClassShares: [Double]?
+
+    /// Writes it as pretty-printed JSON, atomically.
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try AtomicFile.write(encoder.encode(self) + Data("\n".utf8), to: path)
     }
 }

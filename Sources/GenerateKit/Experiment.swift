@@ -39,6 +39,14 @@ public struct ExperimentResult: Codable, Sendable {
     public var frechetDistanceFloor: Double
     /// Images on each side of both distances.
     public var frechetSamples: Int
+    /// KL(generated ‖ test) in nats between the shares of the classes the feature classifier gives
+    /// generated and test images: 0 when the generator draws every class as often as the data has
+    /// it (`ClassBalance`; nil for attribute-labelled data).
+    public var classDivergence: Double?
+    /// The generated images' class shares, class by class.
+    public var generatedClassShares: [Double]?
+    /// The test images' class shares as the same classifier labels them.
+    public var testClassShares: [Double]?
     /// The feature classifier's test accuracy.
     public var classifierAccuracy: Double
     /// What that accuracy measures.
@@ -65,13 +73,15 @@ public struct ExperimentResult: Codable, Sendable {
 
 extension ExperimentResult {
     /// The scores and parameter counts a comparison over seeds summarises (`final_metrics.json`):
-    /// `eval/fd` and its floor, for the VAE `eval/elbo`, `eval/iwae`, `eval/reconstruction` and
-    /// `eval/kl`, and the trained network's `parameters/total` and `parameters/trained`.
+    /// `eval/fd` and its floor, `eval/class_kl` for class-labelled data, for the VAE `eval/elbo`,
+    /// `eval/iwae`, `eval/reconstruction` and `eval/kl`, and the trained network's
+    /// `parameters/total` and `parameters/trained`.
     public var finalMetrics: [String: Double] {
         var values = [
             "eval/fd": frechetDistance, "eval/fd_floor": frechetDistanceFloor,
             "parameters/total": Double(decoderParameters), "parameters/trained": Double(decoderTrainedParameters),
         ]
+        values["eval/class_kl"] = classDivergence
         values["eval/elbo"] = testELBO
         values["eval/iwae"] = testIWAE
         values["eval/reconstruction"] = testReconstruction
@@ -103,9 +113,12 @@ public final class Experiment {
     // The seeding block.
     private var initialisationStream: SeededGenerator { SeededGenerator(seed: configuration.seed).split(stream: 1) }
     private var fixedNoiseStream: SeededGenerator { SeededGenerator(seed: configuration.seed).split(stream: 2) }
-    private var evaluationStream: SeededGenerator { SeededGenerator(seed: configuration.seed).split(stream: 3) }
+    private var evaluationStream: SeededGenerator { Experiment.evaluationStream(seed: configuration.seed) }
     private var dataSeed: UInt64 { configuration.seed }
     private var trainerSeed: UInt64 { configuration.seed }
+
+    /// The noise of the final evaluation's samples, shared with `CheckpointSampler.evaluate`.
+    static func evaluationStream(seed: UInt64) -> SeededGenerator { SeededGenerator(seed: seed).split(stream: 3) }
 
     /// An experiment on `data` in `run`, with pictures under `samplesRoot` and the feature classifier
     /// cached in `classifierDirectory` (default `runs/feature-classifier-<dataset>`).
@@ -230,6 +243,7 @@ public final class Experiment {
         }
 
         var finalMetrics: [String: Double]? = nil
+        var sampleQuality: SampleQuality? = nil
         var evaluationSeconds = 0.0
         let evaluate: (Int) throws -> [String: Double] = { step in
             try self.pictures.writeProgressStrip(generate(stripNoise), step: step)
@@ -238,17 +252,17 @@ public final class Experiment {
             let started = Date()
             try self.pictures.writeGrid(generate(gridNoise), columns: 8, name: "samples.png")
             var random = self.evaluationStream
-            let fd = quality.distance { count in
+            sampleQuality = quality.measure { count in
                 generate(Tensor.randomNormal([count, latent], using: &random))
             }
             evaluationSeconds = Date().timeIntervalSince(started)
-            finalMetrics = ["eval/fd": fd, "eval/fd_floor": quality.floor, "eval/classifier_accuracy": quality.record.testAccuracy]
+            finalMetrics = sampleQuality!.metrics(floor: quality.floor, classifierAccuracy: quality.record.testAccuracy)
             return finalMetrics!
         }
         guard try runTrainer(trainer, step: trainStep, evaluate: evaluate) else { return nil }
         if finalMetrics == nil { finalMetrics = try evaluate(configuration.steps) }
         let result = try finish(
-            metrics: finalMetrics!, stepSeconds: stepSeconds, evaluationSeconds: evaluationSeconds, quality: quality,
+            sample: sampleQuality!, stepSeconds: stepSeconds, evaluationSeconds: evaluationSeconds, quality: quality,
             decoderParameters: generator.parameterCount, otherParameters: discriminator.parameterCount, counts: counts, steps: trainer.step)
         try writeResult(result)
         return result
@@ -303,6 +317,7 @@ public final class Experiment {
         }
 
         var finalMetrics: [String: Double]? = nil
+        var sampleQuality: SampleQuality? = nil
         var evaluationSeconds = 0.0
         let evaluate: (Int) throws -> [String: Double] = { step in
             try self.pictures.writeProgressStrip(decodeMean(stripNoise), step: step)
@@ -322,19 +337,18 @@ public final class Experiment {
                 try self.pictures.writeGrid(decodeMean(path), columns: 10, name: "interpolations.png")
             }
             var random = self.evaluationStream
-            let fd = quality.distance { count in decodeMean(Tensor.randomNormal([count, latent], using: &random)) }
+            sampleQuality = quality.measure { count in decodeMean(Tensor.randomNormal([count, latent], using: &random)) }
             let bounds = self.testBounds(model, using: &random)
             evaluationSeconds = Date().timeIntervalSince(started)
-            finalMetrics = [
-                "eval/fd": fd, "eval/fd_floor": quality.floor, "eval/classifier_accuracy": quality.record.testAccuracy,
+            finalMetrics = sampleQuality!.metrics(floor: quality.floor, classifierAccuracy: quality.record.testAccuracy).merging([
                 "eval/elbo": bounds.elbo, "eval/reconstruction": bounds.reconstruction, "eval/kl": bounds.kl, "eval/iwae": bounds.iwae,
-            ]
+            ]) { first, _ in first }
             return finalMetrics!
         }
         guard try runTrainer(trainer, step: trainStep, evaluate: evaluate) else { return nil }
         if finalMetrics == nil { finalMetrics = try evaluate(configuration.steps) }
         var result = try finish(
-            metrics: finalMetrics!, stepSeconds: stepSeconds, evaluationSeconds: evaluationSeconds, quality: quality,
+            sample: sampleQuality!, stepSeconds: stepSeconds, evaluationSeconds: evaluationSeconds, quality: quality,
             decoderParameters: model.decoder.parameterCount, otherParameters: model.encoder.parameterCount, counts: counts, steps: trainer.step)
         result.testELBO = finalMetrics!["eval/elbo"]
         result.testReconstruction = finalMetrics!["eval/reconstruction"]
@@ -404,7 +418,7 @@ public final class Experiment {
     }
 
     private func finish(
-        metrics: [String: Double], stepSeconds: [Double], evaluationSeconds: Double, quality: QualityReference,
+        sample: SampleQuality, stepSeconds: [Double], evaluationSeconds: Double, quality: QualityReference,
         decoderParameters: Int, otherParameters: Int, counts: (nfm: Int, baseline: Int), steps: Int
     ) throws -> ExperimentResult {
         let sorted = stepSeconds.sorted()
@@ -414,8 +428,9 @@ public final class Experiment {
             nfmDecoderTrainedParameters: configuration.nfmDecoder.trainedParameterCount,
             baselineDecoderParameters: counts.baseline, otherParameters: otherParameters, steps: steps,
             sessionSteps: stepSeconds.count, trainingSeconds: stepSeconds.reduce(0, +), medianStepSeconds: sorted.isEmpty ? 0 : sorted[sorted.count / 2],
-            evaluationSeconds: evaluationSeconds, frechetDistance: metrics["eval/fd"] ?? .nan, frechetDistanceFloor: quality.floor,
-            frechetSamples: quality.samples, classifierAccuracy: quality.record.testAccuracy,
+            evaluationSeconds: evaluationSeconds, frechetDistance: sample.frechetDistance, frechetDistanceFloor: quality.floor,
+            frechetSamples: quality.samples, classDivergence: sample.classDivergence, generatedClassShares: sample.classShares,
+            testClassShares: quality.testClassShares, classifierAccuracy: quality.record.testAccuracy,
             classifierAccuracyMeaning: quality.record.accuracyMeaning, classifierCheckpoint: quality.record.checkpoint,
             runDirectory: run.path, samplesDirectory: pictures.directory)
         run.record(output: pictures.directory, description: "pictures")
@@ -433,13 +448,15 @@ public final class Experiment {
     }
 }
 
-/// The feature classifier and the real-image statistics FD is measured against.
+/// The feature classifier and the real-image statistics FD and the class balance are measured against.
 struct QualityReference {
     let classifier: FeatureClassifier
     let record: FeatureClassifierRecord
     /// Images per side.
     let samples: Int
     let testStatistics: GaussianStatistics
+    /// The classes the classifier gives those test images, as shares (nil for attribute-labelled data).
+    let testClassShares: [Double]?
     /// FD between real test and real training images (the best a model could hope for at this sample size).
     let floor: Double
 
@@ -448,21 +465,48 @@ struct QualityReference {
         samples = Swift.min(requested, data.test.count, data.train.count)
         let size = FeatureClassifier.featureSize
         let test = classifier.featureRows(count: samples) { data.test.images(indices: Array($0)) }
-        testStatistics = GaussianStatistics(features: test, count: samples, dimension: size)
+        testStatistics = GaussianStatistics(features: test.features, count: samples, dimension: size)
+        if case .classes(_, let classCount) = data.test.labels {
+            testClassShares = ClassBalance.shares(of: test.topOutputs, classCount: classCount)
+        } else {
+            testClassShares = nil
+        }
         let train = classifier.featureRows(count: samples) { data.train.images(indices: Array($0)) }
-        floor = FrechetDistance.distance(GaussianStatistics(features: train, count: samples, dimension: size), testStatistics)
+        floor = FrechetDistance.distance(GaussianStatistics(features: train.features, count: samples, dimension: size), testStatistics)
         log("FD floor (real test vs real train, \(samples) images each): \(String(format: "%.4f", floor))")
     }
 
-    /// FD between `samples` generated images (`generate(count)` gives [count, C, H, W] in [0, 1]) and the test images.
-    func distance(generate: (Int) -> Tensor) -> Double {
+    /// FD and class balance of `samples` generated images (`generate(count)` gives [count, C, H, W]
+    /// in [0, 1]) against the test images.
+    func measure(generate: (Int) -> Tensor) -> SampleQuality {
         var produced = 0
-        let rows = classifier.featureRows(count: samples) { range in
+        let generated = classifier.featureRows(count: samples) { range in
             produced += range.count
             return generate(range.count)
         }
         precondition(produced == samples, "QualityReference: generated \(produced) of \(samples) images")
-        return FrechetDistance.distance(GaussianStatistics(features: rows, count: samples, dimension: FeatureClassifier.featureSize), testStatistics)
+        let distance = FrechetDistance.distance(
+            GaussianStatistics(features: generated.features, count: samples, dimension: FeatureClassifier.featureSize), testStatistics)
+        guard let testClassShares else { return SampleQuality(frechetDistance: distance, classShares: nil, classDivergence: nil) }
+        let shares = ClassBalance.shares(of: generated.topOutputs, classCount: testClassShares.count)
+        return SampleQuality(frechetDistance: distance, classShares: shares, classDivergence: ClassBalance.divergence(shares, from: testClassShares))
+    }
+}
+
+/// What the final evaluation measured of a generator's (or decoder's) samples.
+struct SampleQuality {
+    /// "FD (classifier features)" against the test images.
+    let frechetDistance: Double
+    /// The classes the feature classifier gives the samples, as shares (nil for attribute-labelled data).
+    let classShares: [Double]?
+    /// KL(generated ‖ test) over those classes, in nats (`ClassBalance`).
+    let classDivergence: Double?
+
+    /// The final metrics it contributes: `eval/fd`, and `eval/class_kl` where there are classes.
+    func metrics(floor: Double, classifierAccuracy: Double) -> [String: Double] {
+        var values = ["eval/fd": frechetDistance, "eval/fd_floor": floor, "eval/classifier_accuracy": classifierAccuracy]
+        values["eval/class_kl"] = classDivergence
+        return values
     }
 }
 

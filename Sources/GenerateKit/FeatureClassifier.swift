@@ -39,18 +39,23 @@ public final class FeatureClassifier: Module {
     /// Logits: [N, outputs].
     public func callAsFunction(_ images: Tensor) -> Tensor { head(features(images)) }
 
-    /// The features of many images, `batch` at a time, in eval mode without gradients; row-major [N, 128].
-    public func featureRows(count: Int, batch: Int = 500, images: (_ range: Range<Int>) -> Tensor) -> [Float] {
+    /// The features of many images, `batch` at a time, in eval mode without gradients (row-major
+    /// [N, 128]), and the output each image scores highest on: its class, for class-labelled data.
+    public func featureRows(count: Int, batch: Int = 500, images: (_ range: Range<Int>) -> Tensor) -> (features: [Float], topOutputs: [Int]) {
         eval()
         var rows: [Float] = []
         rows.reserveCapacity(count * FeatureClassifier.featureSize)
+        var topOutputs: [Int] = []
+        topOutputs.reserveCapacity(count)
         var start = 0
         while start < count {
             let end = Swift.min(count, start + batch)
-            rows += withoutGradient { features(images(start..<end)) }.scalars
+            let features = withoutGradient { self.features(images(start..<end)) }
+            rows += features.scalars
+            topOutputs += withoutGradient { head(features) }.argmax(alongAxis: 1).scalars.map { Int($0) }
             start = end
         }
-        return rows
+        return (rows, topOutputs)
     }
 }
 
@@ -170,17 +175,13 @@ extension FeatureClassifier {
             let indices = Array(start..<Swift.min(split.count, start + 500))
             let logits = withoutGradient { classifier(split.images(indices: indices)) }
             let labels = split.labelBatch(indices: indices)
-            let values = logits.scalars
-            let width = logits.shape[1]
             if let classes = labels.classes {
-                for (row, label) in classes.enumerated() {
-                    let slice = values[(row * width)..<((row + 1) * width)]
-                    if slice.firstIndex(of: slice.max()!)! - row * width == label { correct += 1 }
-                }
+                let predicted = logits.argmax(alongAxis: 1).scalars.map { Int($0) }
+                correct += Double(zip(predicted, classes).filter { $0 == $1 }.count)
                 total += Double(classes.count)
             } else {
                 let targets = labels.attributes!.scalars
-                for (value, target) in zip(values, targets) where (value > 0) == (target > 0.5) { correct += 1 }
+                for (value, target) in zip(logits.scalars, targets) where (value > 0) == (target > 0.5) { correct += 1 }
                 total += Double(targets.count)
             }
             start = indices.last! + 1

@@ -24,7 +24,7 @@ struct NFMGenerate: ParsableCommand {
             on 2 cores), writes sample grids under samples/, and prints "FD (classifier features)" against the \
             test set. See docs/generate.md.
             """,
-        subcommands: [Train.self, Sample.self],
+        subcommands: [Train.self, Sample.self, Evaluate.self],
         defaultSubcommand: Train.self)
 
     /// Runs the command line with oneDNN's OpenMP threads sleeping rather than spinning while they
@@ -199,6 +199,9 @@ struct Train: ParsableCommand {
         if let iwae = result.testIWAE, let images = result.iwaeImages, let samples = result.iwaeSamples {
             lines.append(String(format: "  importance-weighted bound (k = %d, %d test images): %.2f nats per image", samples, images, iwae))
         }
+        if let divergence = result.classDivergence, let shares = result.generatedClassShares {
+            lines.append(Evaluate.classBalanceLine(divergence: divergence, shares: shares))
+        }
         lines.append(
             "  \(network) parameters: \(result.decoderParameters), \(result.decoderTrainedParameters) trained "
                 + "(NFM \(result.nfmDecoderParameters), \(result.nfmDecoderTrainedParameters) trained; capacity-matched baseline \(result.baselineDecoderParameters))")
@@ -238,5 +241,57 @@ struct Sample: ParsableCommand {
     func run() throws {
         let path = try CheckpointSampler.writeSamples(checkpoint: checkpoint, count: count, seed: seed, scale: scale, output: output)
         print("wrote \(count) samples to \(path)")
+    }
+}
+
+/// `nfm-generate evaluate`: a saved model scored as its run's final evaluation scores it.
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score a saved generator (GAN) or decoder (VAE) by FD and class balance, as its run's final evaluation does.",
+        discussion: """
+            Draws the run's own evaluation noise, so that the last checkpoint of a finished run gives back its FD \
+            (to rounding, with another thread count), and adds the class balance to runs that finished before it \
+            was measured.
+            """)
+
+    @Option(help: "A run directory (its latest checkpoint), one of its checkpoints/step-… directories, or a weights .safetensors file inside one.")
+    var checkpoint: String
+
+    @Option(help: "Also write the scores as JSON to this file.")
+    var output: String?
+
+    @Flag(help: "Add the class balance (eval/class_kl) to the finished run's final_metrics.json, for a sweep's summary; only if the checkpoint reproduces the run's FD.")
+    var record = false
+
+    @Option(help: "Where the feature classifier is cached (default runs/feature-classifier-<dataset>).")
+    var classifierDirectory: String?
+
+    @Option(help: "The folder holding Fashion-MNIST's IDX files.")
+    var fashionMnistDirectory: String = FashionMNIST.defaultDirectory
+
+    func run() throws {
+        let (configuration, _) = try CheckpointSampler.configuration(near: checkpoint)
+        let data = try ImageData.load(configuration.dataset, fashionMNISTDirectory: fashionMnistDirectory)
+        let result = try CheckpointSampler.evaluate(checkpoint: checkpoint, data: data, classifierDirectory: classifierDirectory, log: consoleLog)
+        print("\(result.checkpoint): \(configuration.model.rawValue.uppercased()), \(configuration.variantName), seed \(configuration.seed)")
+        print(String(format: "  FD (classifier features): %.3f   [floor %.3f; %d images each]", result.frechetDistance, result.frechetDistanceFloor, result.frechetSamples))
+        if let divergence = result.classDivergence, let shares = result.generatedClassShares {
+            print(Evaluate.classBalanceLine(divergence: divergence, shares: shares))
+        }
+        if let output {
+            try result.write(to: output)
+            print("wrote \(output)")
+        }
+        if record {
+            let (_, runDirectory) = try CheckpointSampler.configuration(near: checkpoint)
+            try CheckpointSampler.record(result, inRun: runDirectory)
+            print("recorded eval/class_kl in \(runDirectory)/final_metrics.json")
+        }
+    }
+
+    /// "  class balance: KL(generated ‖ test) 0.012 nats; generated shares 10 9 11 … %".
+    static func classBalanceLine(divergence: Double, shares: [Double]) -> String {
+        String(format: "  class balance: KL(generated ‖ test) %.4f nats; generated class shares (%%): ", divergence)
+            + shares.map { String(format: "%.1f", 100 * $0) }.joined(separator: " ")
     }
 }

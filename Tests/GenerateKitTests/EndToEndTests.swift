@@ -65,6 +65,37 @@ final class EndToEndTests: XCTestCase {
         XCTAssertTrue(straight.frechetDistance.isFinite && straight.frechetDistance >= 0)
         XCTAssertTrue(straight.frechetDistanceFloor.isFinite)
         XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/classifier/model.safetensors"))
+        let shares = try XCTUnwrap(straight.generatedClassShares)
+        XCTAssertEqual(shares.count, 10)
+        XCTAssertEqual(shares.reduce(0, +), 1, accuracy: 1e-12)
+        let divergence = try XCTUnwrap(straight.classDivergence)
+        XCTAssertEqual(straight.finalMetrics["eval/class_kl"], divergence)
+
+        // Scoring the saved generator again draws the run's evaluation noise: the same FD and balance.
+        let rescored = try CheckpointSampler.evaluate(
+            checkpoint: root + "/runs/straight", data: syntheticData(), classifierDirectory: root + "/classifier", log: { _ in })
+        XCTAssertEqual(rescored.checkpoint, root + "/runs/straight/checkpoints/step-000000005")
+        XCTAssertEqual(rescored.frechetDistance, straight.frechetDistance, accuracy: 1e-9)
+        XCTAssertEqual(rescored.generatedClassShares, shares)
+        XCTAssertEqual(rescored.classDivergence, divergence)
+        XCTAssertEqual(rescored.testClassShares, straight.testClassShares)
+
+        // A run finished before the class balance existed gets it recorded, and only from its own final model.
+        let finalMetrics = root + "/runs/straight/final_metrics.json"
+        var older = try XCTUnwrap(try FinalMetrics.read(directory: root + "/runs/straight"))
+        older["eval/class_kl"] = nil
+        try FinalMetrics.encode(older).write(to: URL(fileURLWithPath: finalMetrics))
+        var other = rescored
+        other.frechetDistance *= 1.01
+        XCTAssertThrowsError(try CheckpointSampler.record(other, inRun: root + "/runs/straight")) { error in
+            XCTAssertTrue("\(error)".contains("not the model the run finished with"), "\(error)")
+        }
+        XCTAssertNil(try FinalMetrics.read(directory: root + "/runs/straight")?["eval/class_kl"], "a refused record writes nothing")
+        try CheckpointSampler.record(rescored, inRun: root + "/runs/straight")
+        XCTAssertEqual(try FinalMetrics.read(directory: root + "/runs/straight"), straight.finalMetrics)
+        XCTAssertThrowsError(try CheckpointSampler.record(rescored, inRun: root + "/runs")) { error in
+            XCTAssertTrue("\(error)".contains("has not finished"), "\(error)")
+        }
 
         // 3 steps, then resumed to 5 from the checkpoint.
         let first = try XCTUnwrap(try experiment(tinyConfiguration(.gan, steps: 3), root: root, name: "split").train())
@@ -117,6 +148,11 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(result.decoderParameters, configuration.baselineDecoder.parameterCount)
         let reconstructions = try PNGImage.read(contentsOf: pictures + "/reconstructions.png")
         XCTAssertEqual(reconstructions.height, 8 * (28 * 3 + 2) + 2, "32 inputs above their 32 reconstructions, 8 per row")
+        // The decoder rescored from its checkpoint: the same samples, so the same FD and balance.
+        let rescored = try CheckpointSampler.evaluate(
+            checkpoint: root + "/runs/vae", data: syntheticData(), classifierDirectory: root + "/classifier", log: { _ in })
+        XCTAssertEqual(rescored.frechetDistance, result.frechetDistance, accuracy: 1e-9)
+        XCTAssertEqual(rescored.classDivergence, try XCTUnwrap(result.classDivergence))
     }
 
     func testMissingDataNamesTheFileAndTheSetupCommand() {
