@@ -103,11 +103,8 @@ public enum CheckpointSampler {
             data: data, directory: classifierDirectory ?? FeatureClassifier.defaultDirectory(for: configuration.dataset),
             samples: configuration.fdSamples, classifierSteps: configuration.classifierSteps, log: log)
         var random = Experiment.evaluationStream(seed: configuration.seed)
-        let sample = quality.measure { count in generate(Tensor.randomNormal([count, configuration.latentSize], using: &random)) }
-        return CheckpointEvaluation(
-            checkpoint: checkpoint.hasSuffix(".safetensors") ? checkpoint : try Checkpoint.resolve(checkpoint), frechetDistance: sample.frechetDistance, frechetDistanceFloor: quality.floor,
-            frechetSamples: quality.samples, classDivergence: sample.classDivergence, generatedClassShares: sample.classShares,
-            testClassShares: quality.testClassShares)
+        let scores = quality.measure { count in generate(Tensor.randomNormal([count, configuration.latentSize], using: &random)) }
+        return CheckpointEvaluation(checkpoint: checkpoint.hasSuffix(".safetensors") ? checkpoint : try Checkpoint.resolve(checkpoint), scores: scores)
     }
 }
 
@@ -121,10 +118,11 @@ extension CheckpointSampler {
     public static func record(_ evaluation: CheckpointEvaluation, inRun runDirectory: String) throws -> [String: Double] {
         guard var metrics = try FinalMetrics.read(directory: runDirectory) else { throw SamplingError.unfinishedRun(path: runDirectory) }
         let recorded = metrics["eval/fd"] ?? .nan
-        guard abs(recorded - evaluation.frechetDistance) <= 1e-3 * Swift.max(1, abs(recorded)) else {
-            throw SamplingError.notTheFinalModel(checkpoint: evaluation.checkpoint, recorded: recorded, rescored: evaluation.frechetDistance)
+        let rescored = evaluation.scores.frechetDistance
+        guard abs(recorded - rescored) <= 1e-3 * Swift.max(1, abs(recorded)) else {
+            throw SamplingError.notTheFinalModel(checkpoint: evaluation.checkpoint, recorded: recorded, rescored: rescored)
         }
-        metrics["eval/class_kl"] = evaluation.classDivergence
+        metrics["eval/class_kl"] = evaluation.scores.classDivergence
         try AtomicFile.write(FinalMetrics.encode(metrics), to: runDirectory + "/" + FinalMetrics.fileName)
         return metrics
     }
@@ -134,18 +132,8 @@ extension CheckpointSampler {
 public struct CheckpointEvaluation: Codable, Sendable {
     /// The checkpoint directory (or weights file) the weights came from.
     public var checkpoint: String
-    /// "FD (classifier features)" between generated and test images.
-    public var frechetDistance: Double
-    /// The same distance between real test and real training images.
-    public var frechetDistanceFloor: Double
-    /// Images on each side.
-    public var frechetSamples: Int
-    /// KL(generated ‖ test) over the feature classifier's classes, in nats (nil for attribute-labelled data).
-    public var classDivergence: Double?
-    /// The generated images' class shares.
-    public var generatedClassShares: [Double]?
-    /// The test images' class shares.
-    public var testClassShares: [Double]?
+    /// What its samples scored.
+    public var scores: SampleScores
 
     /// Writes it as pretty-printed JSON, atomically.
     public func write(to path: String) throws {

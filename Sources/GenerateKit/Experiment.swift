@@ -33,20 +33,8 @@ public struct ExperimentResult: Codable, Sendable {
     public var medianStepSeconds: Double
     /// Seconds for the final evaluation (FD, and the ELBO and IWAE bound for the VAE).
     public var evaluationSeconds: Double
-    /// "FD (classifier features)" between generated and test images.
-    public var frechetDistance: Double
-    /// The same distance between real test and real training images: the floor.
-    public var frechetDistanceFloor: Double
-    /// Images on each side of both distances.
-    public var frechetSamples: Int
-    /// KL(generated ‖ test) in nats between the shares of the classes the feature classifier gives
-    /// generated and test images: 0 when the generator draws every class as often as the data has
-    /// it (`ClassBalance`; nil for attribute-labelled data).
-    public var classDivergence: Double?
-    /// The generated images' class shares, class by class.
-    public var generatedClassShares: [Double]?
-    /// The test images' class shares as the same classifier labels them.
-    public var testClassShares: [Double]?
+    /// FD, its floor and the class balance of the final evaluation's samples.
+    public var scores: SampleScores
     /// The feature classifier's test accuracy.
     public var classifierAccuracy: Double
     /// What that accuracy measures.
@@ -77,11 +65,8 @@ extension ExperimentResult {
     /// `eval/iwae`, `eval/reconstruction` and `eval/kl`, and the trained network's
     /// `parameters/total` and `parameters/trained`.
     public var finalMetrics: [String: Double] {
-        var values = [
-            "eval/fd": frechetDistance, "eval/fd_floor": frechetDistanceFloor,
-            "parameters/total": Double(decoderParameters), "parameters/trained": Double(decoderTrainedParameters),
-        ]
-        values["eval/class_kl"] = classDivergence
+        var values = scores.metrics.merging(
+            ["parameters/total": Double(decoderParameters), "parameters/trained": Double(decoderTrainedParameters)]) { first, _ in first }
         values["eval/elbo"] = testELBO
         values["eval/iwae"] = testIWAE
         values["eval/reconstruction"] = testReconstruction
@@ -243,7 +228,7 @@ public final class Experiment {
         }
 
         var finalMetrics: [String: Double]? = nil
-        var sampleQuality: SampleQuality? = nil
+        var scores: SampleScores? = nil
         var evaluationSeconds = 0.0
         let evaluate: (Int) throws -> [String: Double] = { step in
             try self.pictures.writeProgressStrip(generate(stripNoise), step: step)
@@ -252,17 +237,17 @@ public final class Experiment {
             let started = Date()
             try self.pictures.writeGrid(generate(gridNoise), columns: 8, name: "samples.png")
             var random = self.evaluationStream
-            sampleQuality = quality.measure { count in
+            scores = quality.measure { count in
                 generate(Tensor.randomNormal([count, latent], using: &random))
             }
             evaluationSeconds = Date().timeIntervalSince(started)
-            finalMetrics = sampleQuality!.metrics(floor: quality.floor, classifierAccuracy: quality.record.testAccuracy)
+            finalMetrics = scores!.metrics.merging(["eval/classifier_accuracy": quality.record.testAccuracy]) { first, _ in first }
             return finalMetrics!
         }
         guard try runTrainer(trainer, step: trainStep, evaluate: evaluate) else { return nil }
         if finalMetrics == nil { finalMetrics = try evaluate(configuration.steps) }
         let result = try finish(
-            sample: sampleQuality!, stepSeconds: stepSeconds, evaluationSeconds: evaluationSeconds, quality: quality,
+            scores: scores!, stepSeconds: stepSeconds, evaluationSeconds: evaluationSeconds, quality: quality,
             decoderParameters: generator.parameterCount, otherParameters: discriminator.parameterCount, counts: counts, steps: trainer.step)
         try writeResult(result)
         return result
@@ -317,7 +302,7 @@ public final class Experiment {
         }
 
         var finalMetrics: [String: Double]? = nil
-        var sampleQuality: SampleQuality? = nil
+        var scores: SampleScores? = nil
         var evaluationSeconds = 0.0
         let evaluate: (Int) throws -> [String: Double] = { step in
             try self.pictures.writeProgressStrip(decodeMean(stripNoise), step: step)
@@ -337,18 +322,18 @@ public final class Experiment {
                 try self.pictures.writeGrid(decodeMean(path), columns: 10, name: "interpolations.png")
             }
             var random = self.evaluationStream
-            sampleQuality = quality.measure { count in decodeMean(Tensor.randomNormal([count, latent], using: &random)) }
+            scores = quality.measure { count in decodeMean(Tensor.randomNormal([count, latent], using: &random)) }
             let bounds = self.testBounds(model, using: &random)
             evaluationSeconds = Date().timeIntervalSince(started)
-            finalMetrics = sampleQuality!.metrics(floor: quality.floor, classifierAccuracy: quality.record.testAccuracy).merging([
-                "eval/elbo": bounds.elbo, "eval/reconstruction": bounds.reconstruction, "eval/kl": bounds.kl, "eval/iwae": bounds.iwae,
+            finalMetrics = scores!.metrics.merging([
+                "eval/classifier_accuracy": quality.record.testAccuracy, "eval/elbo": bounds.elbo, "eval/reconstruction": bounds.reconstruction, "eval/kl": bounds.kl, "eval/iwae": bounds.iwae,
             ]) { first, _ in first }
             return finalMetrics!
         }
         guard try runTrainer(trainer, step: trainStep, evaluate: evaluate) else { return nil }
         if finalMetrics == nil { finalMetrics = try evaluate(configuration.steps) }
         var result = try finish(
-            sample: sampleQuality!, stepSeconds: stepSeconds, evaluationSeconds: evaluationSeconds, quality: quality,
+            scores: scores!, stepSeconds: stepSeconds, evaluationSeconds: evaluationSeconds, quality: quality,
             decoderParameters: model.decoder.parameterCount, otherParameters: model.encoder.parameterCount, counts: counts, steps: trainer.step)
         result.testELBO = finalMetrics!["eval/elbo"]
         result.testReconstruction = finalMetrics!["eval/reconstruction"]
@@ -418,7 +403,7 @@ public final class Experiment {
     }
 
     private func finish(
-        sample: SampleQuality, stepSeconds: [Double], evaluationSeconds: Double, quality: QualityReference,
+        scores: SampleScores, stepSeconds: [Double], evaluationSeconds: Double, quality: QualityReference,
         decoderParameters: Int, otherParameters: Int, counts: (nfm: Int, baseline: Int), steps: Int
     ) throws -> ExperimentResult {
         let sorted = stepSeconds.sorted()
@@ -428,9 +413,7 @@ public final class Experiment {
             nfmDecoderTrainedParameters: configuration.nfmDecoder.trainedParameterCount,
             baselineDecoderParameters: counts.baseline, otherParameters: otherParameters, steps: steps,
             sessionSteps: stepSeconds.count, trainingSeconds: stepSeconds.reduce(0, +), medianStepSeconds: sorted.isEmpty ? 0 : sorted[sorted.count / 2],
-            evaluationSeconds: evaluationSeconds, frechetDistance: sample.frechetDistance, frechetDistanceFloor: quality.floor,
-            frechetSamples: quality.samples, classDivergence: sample.classDivergence, generatedClassShares: sample.classShares,
-            testClassShares: quality.testClassShares, classifierAccuracy: quality.record.testAccuracy,
+            evaluationSeconds: evaluationSeconds, scores: scores, classifierAccuracy: quality.record.testAccuracy,
             classifierAccuracyMeaning: quality.record.accuracyMeaning, classifierCheckpoint: quality.record.checkpoint,
             runDirectory: run.path, samplesDirectory: pictures.directory)
         run.record(output: pictures.directory, description: "pictures")
@@ -478,7 +461,7 @@ struct QualityReference {
 
     /// FD and class balance of `samples` generated images (`generate(count)` gives [count, C, H, W]
     /// in [0, 1]) against the test images.
-    func measure(generate: (Int) -> Tensor) -> SampleQuality {
+    func measure(generate: (Int) -> Tensor) -> SampleScores {
         var produced = 0
         let generated = classifier.featureRows(count: samples) { range in
             produced += range.count
@@ -487,26 +470,52 @@ struct QualityReference {
         precondition(produced == samples, "QualityReference: generated \(produced) of \(samples) images")
         let distance = FrechetDistance.distance(
             GaussianStatistics(features: generated.features, count: samples, dimension: FeatureClassifier.featureSize), testStatistics)
-        guard let testClassShares else { return SampleQuality(frechetDistance: distance, classShares: nil, classDivergence: nil) }
-        let shares = ClassBalance.shares(of: generated.topOutputs, classCount: testClassShares.count)
-        return SampleQuality(frechetDistance: distance, classShares: shares, classDivergence: ClassBalance.divergence(shares, from: testClassShares))
+        var scores = SampleScores(frechetDistance: distance, frechetDistanceFloor: floor, frechetSamples: samples, testClassShares: testClassShares)
+        if let testClassShares {
+            let shares = ClassBalance.shares(of: generated.topOutputs, classCount: testClassShares.count)
+            scores.generatedClassShares = shares
+            scores.classDivergence = ClassBalance.divergence(shares, from: testClassShares)
+        }
+        return scores
     }
 }
 
-/// What the final evaluation measured of a generator's (or decoder's) samples.
-struct SampleQuality {
-    /// "FD (classifier features)" against the test images.
-    let frechetDistance: Double
-    /// The classes the feature classifier gives the samples, as shares (nil for attribute-labelled data).
-    let classShares: [Double]?
-    /// KL(generated ‖ test) over those classes, in nats (`ClassBalance`).
-    let classDivergence: Double?
+/// What the final evaluation measures of a generator's (or decoder's) samples.
+public struct SampleScores: Codable, Sendable, Equatable {
+    /// "FD (classifier features)" between generated and test images.
+    public var frechetDistance: Double
+    /// The same distance between real test and real training images: the floor.
+    public var frechetDistanceFloor: Double
+    /// Images on each side of both distances.
+    public var frechetSamples: Int
+    /// KL(generated ‖ test) in nats between the shares of the classes the feature classifier gives
+    /// generated and test images: 0 when the generator draws every class as often as the data has
+    /// it (`ClassBalance`; nil for attribute-labelled data).
+    public var classDivergence: Double?
+    /// The generated images' class shares, class by class.
+    public var generatedClassShares: [Double]?
+    /// The test images' class shares as the same classifier labels them.
+    public var testClassShares: [Double]?
 
-    /// The final metrics it contributes: `eval/fd`, and `eval/class_kl` where there are classes.
-    func metrics(floor: Double, classifierAccuracy: Double) -> [String: Double] {
-        var values = ["eval/fd": frechetDistance, "eval/fd_floor": floor, "eval/classifier_accuracy": classifierAccuracy]
+    /// As final metrics: `eval/fd`, `eval/fd_floor`, and `eval/class_kl` where there are classes.
+    public var metrics: [String: Double] {
+        var values = ["eval/fd": frechetDistance, "eval/fd_floor": frechetDistanceFloor]
         values["eval/class_kl"] = classDivergence
         return values
+    }
+
+    /// The lines a report prints: FD beside its floor, and the class balance.
+    public func reportLines(classifier: String? = nil) -> [String] {
+        var lines = [
+            String(format: "  FD (classifier features): %.3f   [", frechetDistance) + (classifier.map { $0 + "; " } ?? "")
+                + String(format: "floor, real test vs real train: %.3f; %d images each]", frechetDistanceFloor, frechetSamples)
+        ]
+        if let classDivergence, let generatedClassShares {
+            lines.append(
+                String(format: "  class balance: KL(generated ‖ test) %.4f nats; generated class shares (%%): ", classDivergence)
+                    + generatedClassShares.map { String(format: "%.1f", 100 * $0) }.joined(separator: " "))
+        }
+        return lines
     }
 }
 

@@ -188,19 +188,13 @@ struct Train: ParsableCommand {
         var lines = [
             "",
             "Results: \(configuration.model.rawValue.uppercased()), \(configuration.dataset.rawValue), \(variant), seed \(configuration.seed)",
-            String(
-                format: "  FD (classifier features): %.3f   [classifier test accuracy %.4f (%@); floor, real test vs real train: %.3f; %d images each]",
-                result.frechetDistance, result.classifierAccuracy, result.classifierAccuracyMeaning, result.frechetDistanceFloor,
-                result.frechetSamples),
-        ]
+        ] + result.scores.reportLines(
+            classifier: String(format: "classifier test accuracy %.4f (%@)", result.classifierAccuracy, result.classifierAccuracyMeaning))
         if let elbo = result.testELBO, let reconstruction = result.testReconstruction, let kl = result.testKL {
             lines.append(String(format: "  test ELBO: %.2f nats per image (reconstruction %.2f, KL %.2f)", elbo, reconstruction, kl))
         }
         if let iwae = result.testIWAE, let images = result.iwaeImages, let samples = result.iwaeSamples {
             lines.append(String(format: "  importance-weighted bound (k = %d, %d test images): %.2f nats per image", samples, images, iwae))
-        }
-        if let divergence = result.classDivergence, let shares = result.generatedClassShares {
-            lines.append(Evaluate.classBalanceLine(divergence: divergence, shares: shares))
         }
         lines.append(
             "  \(network) parameters: \(result.decoderParameters), \(result.decoderTrainedParameters) trained "
@@ -270,28 +264,18 @@ struct Evaluate: ParsableCommand {
     var fashionMnistDirectory: String = FashionMNIST.defaultDirectory
 
     func run() throws {
-        let (configuration, _) = try CheckpointSampler.configuration(near: checkpoint)
+        let (configuration, runDirectory) = try CheckpointSampler.configuration(near: checkpoint)
         let data = try ImageData.load(configuration.dataset, fashionMNISTDirectory: fashionMnistDirectory)
         let result = try CheckpointSampler.evaluate(checkpoint: checkpoint, data: data, classifierDirectory: classifierDirectory, log: consoleLog)
         print("\(result.checkpoint): \(configuration.model.rawValue.uppercased()), \(configuration.variantName), seed \(configuration.seed)")
-        print(String(format: "  FD (classifier features): %.3f   [floor %.3f; %d images each]", result.frechetDistance, result.frechetDistanceFloor, result.frechetSamples))
-        if let divergence = result.classDivergence, let shares = result.generatedClassShares {
-            print(Evaluate.classBalanceLine(divergence: divergence, shares: shares))
-        }
+        print(result.scores.reportLines().joined(separator: "\n"))
         if let output {
             try result.write(to: output)
             print("wrote \(output)")
         }
         if record {
-            let (_, runDirectory) = try CheckpointSampler.configuration(near: checkpoint)
             try CheckpointSampler.record(result, inRun: runDirectory)
             print("recorded eval/class_kl in \(runDirectory)/final_metrics.json")
         }
-    }
-
-    /// "  class balance: KL(generated ‖ test) 0.012 nats; generated shares 10 9 11 … %".
-    static func classBalanceLine(divergence: Double, shares: [Double]) -> String {
-        String(format: "  class balance: KL(generated ‖ test) %.4f nats; generated class shares (%%): ", divergence)
-            + shares.map { String(format: "%.1f", 100 * $0) }.joined(separator: " ")
     }
 }

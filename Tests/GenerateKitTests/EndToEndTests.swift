@@ -62,23 +62,21 @@ final class EndToEndTests: XCTestCase {
         // Straight through 5 steps.
         let straight = try XCTUnwrap(try experiment(tinyConfiguration(.gan, steps: 5), root: root, name: "straight").train())
         XCTAssertEqual(straight.steps, 5)
-        XCTAssertTrue(straight.frechetDistance.isFinite && straight.frechetDistance >= 0)
-        XCTAssertTrue(straight.frechetDistanceFloor.isFinite)
+        XCTAssertTrue(straight.scores.frechetDistance.isFinite && straight.scores.frechetDistance >= 0)
+        XCTAssertTrue(straight.scores.frechetDistanceFloor.isFinite)
         XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/classifier/model.safetensors"))
-        let shares = try XCTUnwrap(straight.generatedClassShares)
+        let shares = try XCTUnwrap(straight.scores.generatedClassShares)
         XCTAssertEqual(shares.count, 10)
         XCTAssertEqual(shares.reduce(0, +), 1, accuracy: 1e-12)
-        let divergence = try XCTUnwrap(straight.classDivergence)
+        let divergence = try XCTUnwrap(straight.scores.classDivergence)
         XCTAssertEqual(straight.finalMetrics["eval/class_kl"], divergence)
 
         // Scoring the saved generator again draws the run's evaluation noise: the same FD and balance.
         let rescored = try CheckpointSampler.evaluate(
             checkpoint: root + "/runs/straight", data: syntheticData(), classifierDirectory: root + "/classifier", log: { _ in })
         XCTAssertEqual(rescored.checkpoint, root + "/runs/straight/checkpoints/step-000000005")
-        XCTAssertEqual(rescored.frechetDistance, straight.frechetDistance, accuracy: 1e-9)
-        XCTAssertEqual(rescored.generatedClassShares, shares)
-        XCTAssertEqual(rescored.classDivergence, divergence)
-        XCTAssertEqual(rescored.testClassShares, straight.testClassShares)
+        XCTAssertEqual(rescored.scores.frechetDistance, straight.scores.frechetDistance, accuracy: 1e-9)
+        XCTAssertEqual(rescored.scores, straight.scores)
 
         // A run finished before the class balance existed gets it recorded, and only from its own final model.
         let finalMetrics = root + "/runs/straight/final_metrics.json"
@@ -86,7 +84,7 @@ final class EndToEndTests: XCTestCase {
         older["eval/class_kl"] = nil
         try FinalMetrics.encode(older).write(to: URL(fileURLWithPath: finalMetrics))
         var other = rescored
-        other.frechetDistance *= 1.01
+        other.scores.frechetDistance *= 1.01
         XCTAssertThrowsError(try CheckpointSampler.record(other, inRun: root + "/runs/straight")) { error in
             XCTAssertTrue("\(error)".contains("not the model the run finished with"), "\(error)")
         }
@@ -123,7 +121,7 @@ final class EndToEndTests: XCTestCase {
             default: XCTFail("\(key) has different kinds")
             }
         }
-        XCTAssertEqual(resumed.frechetDistance, straight.frechetDistance, accuracy: 1e-9)
+        XCTAssertEqual(resumed.scores.frechetDistance, straight.scores.frechetDistance, accuracy: 1e-9)
 
         // New samples from the saved generator.
         let output = try CheckpointSampler.writeSamples(checkpoint: root + "/runs/split", count: 5, seed: 3, samplesRoot: root + "/samples")
@@ -151,8 +149,8 @@ final class EndToEndTests: XCTestCase {
         // The decoder rescored from its checkpoint: the same samples, so the same FD and balance.
         let rescored = try CheckpointSampler.evaluate(
             checkpoint: root + "/runs/vae", data: syntheticData(), classifierDirectory: root + "/classifier", log: { _ in })
-        XCTAssertEqual(rescored.frechetDistance, result.frechetDistance, accuracy: 1e-9)
-        XCTAssertEqual(rescored.classDivergence, try XCTUnwrap(result.classDivergence))
+        XCTAssertEqual(rescored.scores.frechetDistance, result.scores.frechetDistance, accuracy: 1e-9)
+        XCTAssertEqual(rescored.scores.classDivergence, try XCTUnwrap(result.scores.classDivergence))
     }
 
     func testMissingDataNamesTheFileAndTheSetupCommand() {
