@@ -35,7 +35,7 @@ for run in "$sweep"/seed-*/*/; do
     seed=$(basename "$(dirname "$run")") model=$(basename "$run")
     target="$out/runs/$seed-$model"
     mkdir -p "$target"
-    for file in config.json final_metrics.json accuracy_by_question_type.csv accuracy_by_class.csv results.json; do
+    for file in config.json final_metrics.json accuracy_by_question_type.csv accuracy_by_class.csv results.json evaluation.json; do
         [ -f "$run/$file" ] && cp "$run/$file" "$target/"
     done
     # A generative run's final sample grid (about 64 KB): the images behind its FD, which a reader
@@ -74,7 +74,7 @@ isa=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx512f|avx2|fma
     sed '1d' "$sweep/summary.md"
     echo
     echo "Files: \`summary.csv\` (per model n, mean, std, 95% CI; the paired difference with t and p), \`seeds.csv\` (every run's final metrics),"
-    echo "\`curves.csv\` and \`plots/\` (learning curves, mean across seeds with a 95% band), \`runs/<seed>-<model>/\` (each run's config, final and logged metrics, and for nfm-generate its final sample grid \`samples.png\`; a series logged more than 2,000 times is averaged over"
+    echo "\`curves.csv\` and \`plots/\` (learning curves, mean across seeds with a 95% band), \`runs/<seed>-<model>/\` (each run's config, final and logged metrics, and for nfm-generate its final sample grid \`samples.png\` and any rescoring by \`nfm-generate evaluate\`, \`evaluation.json\`; a series logged more than 2,000 times is averaged over"
     echo "consecutive blocks down to 1,000 points by \`scripts/results/thin-metrics.awk\`; the summary above was computed from the full files)."
 } > "$out/README.md"
 echo "collect: wrote $out ($(du -sh "$out" | cut -f1))"
