@@ -292,7 +292,7 @@ public struct SweepReport: Sendable {
     /// Writes summary.md, summary.csv, seeds.csv, curves.csv and one PNG per metric in `plots/`
     /// (every model's mean across seeds, with its 95% band) into `directory`; returns the paths. A
     /// metric logged at one step only (a final evaluation) has no curve to draw, so it gets no plot:
-    /// its figure is in the summary.
+    /// its figure is in the summary. PNGs already in `plots/` are replaced, stale ones removed.
     public func write(to directory: String) throws -> [String] {
         var written: [String] = []
         for (name, text) in [("summary.md", markdown()), ("summary.csv", summaryCSV()), ("seeds.csv", seedsCSV())] {
@@ -304,6 +304,11 @@ public struct SweepReport: Sendable {
         written.append(directory + "/curves.csv")
         let plots = directory + "/plots"
         try FileManager.default.createDirectory(atPath: plots, withIntermediateDirectories: true)
+        // plots/ is the summary's own: pictures an earlier build drew and this one does not (a
+        // one-dot "curve", a metric no longer logged) go, so that the folder shows what the summary says.
+        for stale in try FileManager.default.contentsOfDirectory(atPath: plots) where stale.hasSuffix(".png") {
+            try FileManager.default.removeItem(atPath: plots + "/" + stale)
+        }
         for metric in Set(curves.map(\.metric)).sorted() where curves.contains(where: { $0.metric == metric && $0.points.count > 1 }) {
             let series = armNames.enumerated().compactMap { index, arm -> PlotSeries? in
                 guard let curve = curves.first(where: { $0.arm == arm && $0.metric == metric }) else { return nil }

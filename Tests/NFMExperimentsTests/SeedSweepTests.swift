@@ -52,6 +52,9 @@ func invocations(_ sweep: SeedSweep, seed: UInt64, arm: String) -> [String] {
         let root = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let sweep = try SeedSweep(plan: fakePlan(seeds: [1, 2, 3]), directory: root + "/sweep", concurrentRuns: 2, executable: URL(fileURLWithPath: "/bin/sh"))
+        // A one-dot plot an older build drew, which the summary must not keep.
+        try FileManager.default.createDirectory(atPath: root + "/sweep/plots", withIntermediateDirectories: true)
+        try "stale".write(toFile: root + "/sweep/plots/eval_score.png", atomically: true, encoding: .utf8)
         var lines: [String] = []
         let outcome = try sweep.run { lines.append($0) }
         #expect(!outcome.interrupted && outcome.failures.isEmpty)
@@ -72,7 +75,7 @@ func invocations(_ sweep: SeedSweep, seed: UInt64, arm: String) -> [String] {
         for name in ["summary.md", "summary.csv", "seeds.csv", "curves.csv", "plots/eval_accuracy.png", "sweep.json"] {
             #expect(FileManager.default.fileExists(atPath: root + "/sweep/" + name), "\(name)")
         }
-        // A metric logged at one step only has no curve, so no plot.
+        // A metric logged at one step only has no curve, so no plot (and an older build's is removed).
         #expect(report.curves().contains { $0.metric == "eval/score" })
         #expect(!FileManager.default.fileExists(atPath: root + "/sweep/plots/eval_score.png"))
         let seedsCSV = try String(contentsOfFile: root + "/sweep/seeds.csv", encoding: .utf8)
