@@ -35,7 +35,7 @@ for run in "$sweep"/seed-*/*/; do
     seed=$(basename "$(dirname "$run")") model=$(basename "$run")
     target="$out/runs/$seed-$model"
     mkdir -p "$target"
-    for file in config.json final_metrics.json accuracy_by_question_type.csv accuracy_by_class.csv results.json evaluation.json; do
+    for file in config.json final_metrics.json accuracy_by_question_type.csv accuracy_by_question_and_color.csv accuracy_by_class.csv results.json evaluation.json; do
         [ -f "$run/$file" ] && cp "$run/$file" "$target/"
     done
     # A generative run's final sample grid (about 64 KB): the images behind its FD, which a reader
