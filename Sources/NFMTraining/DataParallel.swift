@@ -217,6 +217,7 @@ public final class DataParallel {
             }
             generator = stepGenerator
             step += 1
+            FaultInjection.interruptIfArmed(afterStep: step)
             if evaluates && configuration.evaluates(afterStep: step) { try synchronize() }
             if Interrupt.isRequested { return .interrupted(step: step) }
         }

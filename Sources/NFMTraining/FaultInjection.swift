@@ -7,6 +7,9 @@
 //                                        rename and `latest` count as files)
 //   NFM_FAULTS=nan-step=N               the metrics of the first step from N on that logs any become
 //                                        NaN (the NaN stop then fires)
+//   NFM_FAULTS=interrupt-step=N         raise SIGINT once step N (1-based) is done, as a Ctrl-C
+//                                        during it would (the real handler runs; the run checkpoints
+//                                        and exits with 130)
 // Several are separated by commas.
 
 import Foundation
@@ -40,5 +43,10 @@ enum FaultInjection {
     static func poison(_ values: [String: Double], step: Int) -> [String: Double] {
         guard let armed = plan["nan-step"], step >= armed, !values.isEmpty, !poisoned.exchange(true, ordering: .relaxed) else { return values }
         return values.mapValues { _ in .nan }
+    }
+
+    /// Raises SIGINT when `step` (1-based, just completed) is the armed one.
+    static func interruptIfArmed(afterStep step: Int) {
+        if plan["interrupt-step"] == step { raise(SIGINT) }
     }
 }

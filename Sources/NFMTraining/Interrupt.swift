@@ -12,7 +12,7 @@ import Synchronization
 public enum Interrupt {
     static let requested = Atomic<Bool>(false)
 
-    /// Clears the flag and routes SIGINT to it.
+    /// Clears the flag and routes SIGINT to it, on this thread too.
     public static func install() {
         requested.store(false, ordering: .relaxed)
         // One alternate stack per thread that trains (sigaltstack is per thread), kept for the
@@ -33,6 +33,13 @@ public enum Interrupt {
         action.sa_flags = SA_ONSTACK | SA_RESTART
         sigemptyset(&action.sa_mask)
         sigaction(SIGINT, &action, nil)
+        // A parent may have started this process with SIGINT blocked: Foundation's Process passes on
+        // the mask of the thread that spawns, and a test harness's worker threads block every
+        // signal. Blocked, a Ctrl-C would stay pending and never reach the handler.
+        var interrupt = sigset_t()
+        sigemptyset(&interrupt)
+        sigaddset(&interrupt, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &interrupt, nil)
     }
 
     /// Restores SIGINT's default action.

@@ -123,6 +123,7 @@ public final class Trainer {
             try checkFinite(values, at: step + 1)
             generator = stepGenerator
             step += 1
+            FaultInjection.interruptIfArmed(afterStep: step)
             try metrics.log(step: step, values: values)
             progress.update(step: step, metricList: values.sorted { $0.key < $1.key }.prefix(3).map { ($0.key, $0.value) })
             let last = step == configuration.steps

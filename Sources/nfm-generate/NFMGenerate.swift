@@ -175,7 +175,7 @@ struct Train: ParsableCommand {
             log: { print($0) })
         guard let result = try experiment.train(resumeFrom: resume) else {
             print("interrupted: resume with nfm-generate --resume \(run.path)")
-            return
+            throw ExitCode(130)  // as nfm-classify and nfm-rl do, so that a sweep records the run as unfinished
         }
         print(Train.summary(result))
         run.printSummary()

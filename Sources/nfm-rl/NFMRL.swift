@@ -164,6 +164,8 @@ struct Train: ParsableCommand {
             say(String(format: "evaluation (ε = %.2f, %d episodes): mean return %.2f", configuration.evaluationEpsilon, configuration.evaluationEpisodes, evaluation))
         }
         FileHandle.standardOutput.write(Data(run.summary().utf8))
+        // 128 + SIGINT, as a shell reports a Ctrl-C: a sweep records the run as unfinished.
+        if case .interrupted = summary.outcome { throw ExitCode(130) }
     }
 }
 
