@@ -326,7 +326,8 @@ public final class SeedSweep {
         var running: [Int: (process: Process, start: Double)] = [:]
         var next = 0
         var completed = 0
-        var durations: [Double] = []
+        var durations: [String: [Double]] = [:]  // seconds of each model's runs finished in this invocation
+        var settled = Set<Int>()  // jobs that ended: finished, failed or interrupted
         var failures: [(seed: UInt64, arm: String, message: String)] = []
         var interrupted = false
         var forwarded = false
@@ -378,6 +379,7 @@ public final class SeedSweep {
             for index in ended.withLock({ indices in defer { indices.removeAll() }; return indices }) {
                 guard let entry = running.removeValue(forKey: index) else { continue }
                 let job = jobs[index]
+                settled.insert(index)
                 let seconds = ProgressBar.monotonicSeconds() - entry.start
                 let status = entry.process.terminationStatus
                 let path = runDirectory(seed: job.seed, arm: job.arm.name)
@@ -385,10 +387,17 @@ public final class SeedSweep {
                 try recordTiming(seed: job.seed, arm: job.arm.name, status: status, seconds: seconds)
                 if status == 0, let metrics = try? FinalMetrics.read(directory: path) {
                     completed += 1
-                    durations.append(seconds)
+                    durations[job.arm.name, default: []].append(seconds)
                     let headline = plan.headlineMetrics.compactMap { key in metrics[key].map { "\(key) \(ProgressBar.formatMetric($0))" } }
-                    let remaining = jobs.count - completed - failures.count
-                    let left = remaining > 0 ? ", about \(ProgressBar.formatDuration(durations.reduce(0, +) / Double(durations.count) * Double(remaining) / Double(concurrentRuns))) left" : ""
+                    let remaining = jobs.indices.filter { !settled.contains($0) }.map { jobs[$0].arm.name }
+                    let left: String
+                    if remaining.isEmpty {
+                        left = ""
+                    } else if let seconds = Self.timeLeft(remainingRuns: remaining, durations: durations, concurrentRuns: concurrentRuns) {
+                        left = ", about \(ProgressBar.formatDuration(seconds)) left"
+                    } else {
+                        left = ", \(remaining.count) left (no time estimate until a run of each model has finished)"
+                    }
                     log("\(name): finished in \(ProgressBar.formatDuration(seconds))\(headline.isEmpty ? "" : " (" + headline.joined(separator: ", ") + ")")"
                         + " — \(finishedBefore + completed) of \(total) done\(left)")
                 } else if status == 130 || Interrupt.isRequested {
@@ -442,6 +451,18 @@ public final class SeedSweep {
             while getppid() == parent { sleep(1) }
             kill(getpid(), SIGINT)
         }
+    }
+
+    /// How long the runs still to finish (the model of each) should take at `concurrentRuns` at a
+    /// time, from the mean duration of each model's finished runs; nil while one of those models has
+    /// none, since models differ widely (an NFM-encoder DQN run takes about 7× a baseline one).
+    static func timeLeft(remainingRuns: [String], durations: [String: [Double]], concurrentRuns: Int) -> Double? {
+        var total = 0.0
+        for arm in remainingRuns {
+            guard let seconds = durations[arm], !seconds.isEmpty else { return nil }
+            total += seconds.reduce(0, +) / Double(seconds.count)
+        }
+        return total / Double(max(concurrentRuns, 1))
     }
 
     /// `base`, or `base-2`, `base-3`, … : the first name not taken.

@@ -174,6 +174,16 @@ func invocations(_ sweep: SeedSweep, seed: UInt64, arm: String) -> [String] {
         #expect(try pair.run { _ in }.report.markdown().contains("The paired column is nfm − baseline"))
     }
 
+    @Test func estimatesTheTimeLeftFromEachModelsRuns() {
+        // Baseline runs took 60 and 80 s (mean 70), NFM runs 500 s: one baseline and two NFM runs left,
+        // two at a time, is (70 + 2 · 500) / 2 = 535 s, not the 3 · 213.3 / 2 = 320 s of one mean for all.
+        let durations = ["baseline": [60.0, 80.0], "nfm": [500.0]]
+        #expect(SeedSweep.timeLeft(remainingRuns: ["baseline", "nfm", "nfm"], durations: durations, concurrentRuns: 2) == 535)
+        #expect(SeedSweep.timeLeft(remainingRuns: ["baseline"], durations: durations, concurrentRuns: 1) == 70)
+        // No NFM run has finished: no estimate rather than a baseline-sized one.
+        #expect(SeedSweep.timeLeft(remainingRuns: ["nfm"], durations: ["baseline": [60]], concurrentRuns: 2) == nil)
+    }
+
     @Test func keepsTheThreadsRecordedWhenTheSweepStarted() throws {
         let root = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
