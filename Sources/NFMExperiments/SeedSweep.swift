@@ -455,7 +455,7 @@ public final class SeedSweep {
 
     /// How long the runs still to finish (the model of each) should take at `concurrentRuns` at a
     /// time, from the mean duration of each model's finished runs; nil while one of those models has
-    /// none, since models differ widely (an NFM-encoder DQN run takes about 7× a baseline one).
+    /// none, since models differ widely (an NFM-encoder DQN run takes about 9× as long as a baseline one).
     static func timeLeft(remainingRuns: [String], durations: [String: [Double]], concurrentRuns: Int) -> Double? {
         var total = 0.0
         for arm in remainingRuns {
