@@ -1,5 +1,6 @@
-// The Q-networks of nfm-rl: MinAtar's baseline (examples/dqn.py, `QNetwork`) and a two-pass NFM
-// encoder with the same head (Lamb et al. 2021; DESIGN.md §2).
+// The Q-networks of nfm-rl: MinAtar's baseline (examples/dqn.py, `QNetwork`), a two-pass NFM
+// encoder with the same head (Lamb et al. 2021; DESIGN.md §2), and the NFM encoder's two-layer trunk
+// alone, the control that separates what NFM attention adds from what the second layer adds.
 
 import NFMLayers
 import NFMNN
@@ -19,6 +20,11 @@ public enum EncoderKind: String, Sendable, Codable, CaseIterable {
     case baseline
     /// The two-pass NFM encoder.
     case nfm
+    /// The NFM encoder's trunk run once, without attention: the baseline made two layers deep.
+    case twoLayer = "two-layer"
+
+    /// Every encoder's command-line name, for error messages.
+    public static var validNames: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
 
 /// MinAtar's DQN network (examples/dqn.py): Conv 16@3×3 (stride 1, no padding) → ReLU → flatten →
@@ -57,6 +63,51 @@ public final class BaselineQNetwork: Module, QNetwork {
         work.convolution(
             conv.inputChannels, conv.outputChannels, kernel: conv.kernelSize, outputPixels: 8 * 8, examples: examples,
             needsDataGradient: false)
+        work.linear(hidden.inputFeatures, hidden.outputFeatures, examples: examples)
+        work.linear(output.inputFeatures, output.outputFeatures, examples: examples)
+        return work
+    }
+}
+
+/// The NFM encoder's two-layer trunk, one pass, no attention: Conv 16@3×3 pad 1 → ReLU → Conv 16@3×3
+/// → ReLU → the baseline's head. `NFMQNetwork` with every gate γ at 0 computes exactly this (per pass),
+/// so comparing NFM against it measures the attention rather than the extra layer, which MinAtar's
+/// one-convolution baseline cannot tell apart. Breakout (4 channels, 6 actions): 592 + 2,320 + 131,200
+/// + 774 = 134,886 parameters.
+public final class TwoLayerQNetwork: Module, QNetwork {
+    /// Conv 16@3×3, pad 1: 10×10 → 10×10.
+    public let conv1: Conv2d
+    /// Conv 16@3×3, no padding: 10×10 → 8×8.
+    public let conv2: Conv2d
+    /// Linear 1024 → 128.
+    @ModuleInfo(key: "fc_hidden") public var hidden: Linear
+    /// Linear 128 → actions.
+    public let output: Linear
+
+    /// The network for `inputChannels`-channel observations and `actionCount` actions, initialised as
+    /// torch initialises the same layers, from `generator`.
+    public init(inputChannels: Int, actionCount: Int, using generator: inout SeededGenerator) {
+        conv1 = Conv2d(inputChannels, 16, kernelSize: 3, stride: 1, padding: 1, using: &generator)
+        conv2 = Conv2d(16, 16, kernelSize: 3, stride: 1, using: &generator)
+        let hidden = Linear(16 * 8 * 8, 128, using: &generator)
+        output = Linear(128, actionCount, using: &generator)
+        super.init()
+        self.hidden = hidden
+    }
+
+    /// Q-values [N, actions] of observations [N, channels, 10, 10].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let features = relu(conv2(relu(conv1(x)))).flattened(fromAxis: 1)
+        return output(relu(hidden(features)))
+    }
+
+    /// conv1 (reads the observations: no data gradient), conv2, fc_hidden, output.
+    public func work(examples: Int) -> FlopCount {
+        var work = FlopCount()
+        work.convolution(
+            conv1.inputChannels, conv1.outputChannels, kernel: conv1.kernelSize, outputPixels: 10 * 10, examples: examples,
+            needsDataGradient: false)
+        work.convolution(conv2.inputChannels, conv2.outputChannels, kernel: conv2.kernelSize, outputPixels: 8 * 8, examples: examples)
         work.linear(hidden.inputFeatures, hidden.outputFeatures, examples: examples)
         work.linear(output.inputFeatures, output.outputFeatures, examples: examples)
         return work
@@ -203,5 +254,6 @@ public func makeQNetwork(
     switch encoder {
     case .baseline: return BaselineQNetwork(inputChannels: inputChannels, actionCount: actionCount, using: &generator)
     case .nfm: return NFMQNetwork(inputChannels: inputChannels, actionCount: actionCount, configuration: nfm, using: &generator)
+    case .twoLayer: return TwoLayerQNetwork(inputChannels: inputChannels, actionCount: actionCount, using: &generator)
     }
 }

@@ -61,7 +61,7 @@ struct Train: ParsableCommand {
     @Option(help: "The one seed: network initialisation, environment and the agent's draws.")
     var seed: UInt64 = 0
 
-    @Option(help: "Encoder: baseline (MinAtar's conv 16@3×3) or nfm (two passes with NFM attention).")
+    @Option(help: "Encoder: baseline (MinAtar's conv 16@3×3), nfm (two passes with NFM attention) or two-layer (the NFM encoder's two convolutions without attention: the control for its extra layer).")
     var encoder: EncoderOption = .baseline
 
     @Option(help: "minatar: MinAtar's published run (5M frames; the other settings are MinAtar's by default).")
@@ -107,7 +107,7 @@ struct Train: ParsableCommand {
     func runSweep() throws {
         let arms = try encoders.split(separator: ",").map { name -> SweepArm in
             guard let encoder = EncoderOption(rawValue: String(name)) else {
-                throw ValidationError("unknown encoder \"\(name)\" in --encoders; valid encoders are baseline, nfm")
+                throw ValidationError("unknown encoder \"\(name)\" in --encoders; valid encoders are \(EncoderKind.validNames)")
             }
             return SweepArm(name: encoder.rawValue, arguments: ["--encoder", encoder.rawValue])
         }
@@ -154,7 +154,7 @@ struct Train: ParsableCommand {
         let dqn = try DQNRun(configuration: configuration, run: run, resume: resume != nil)
         let counts = try parameterCounts(for: configuration)
         say("nfm-rl: \(configuration.game), \(configuration.encoder.rawValue) encoder, \(configuration.frames) frames, seed \(configuration.seed)")
-        say("parameters: baseline \(counts.baseline), nfm \(counts.nfm) (\(counts.nfmTrained) trained; see docs/rl.md)")
+        say("parameters: baseline \(counts.baseline), two-layer \(counts.twoLayer), nfm \(counts.nfm) (\(counts.nfmTrained) trained; see docs/rl.md)")
         if dqn.trainer.step > 0 { say("resumed at frame \(dqn.trainer.step)") }
         say("run directory: \(run.path)")
         let summary = try dqn.train()
@@ -169,14 +169,15 @@ struct Train: ParsableCommand {
     }
 }
 
-/// Parameter counts of both encoders for a configuration's game: total, and for NFM the trained ones
+/// Parameter counts of every encoder for a configuration's game: total, and for NFM the trained ones
 /// (pass 1's slots own query and out layers that never run).
-func parameterCounts(for configuration: DQNConfiguration) throws -> (baseline: Int, nfm: Int, nfmTrained: Int) {
+func parameterCounts(for configuration: DQNConfiguration) throws -> (baseline: Int, twoLayer: Int, nfm: Int, nfmTrained: Int) {
     let environment = try Environment(game: configuration.game, seed: 0)
     var generator = SeededGenerator(seed: 0)
     let baseline = BaselineQNetwork(inputChannels: environment.channelCount, actionCount: environment.numActions, using: &generator)
+    let twoLayer = TwoLayerQNetwork(inputChannels: environment.channelCount, actionCount: environment.numActions, using: &generator)
     let nfm = NFMQNetwork(inputChannels: environment.channelCount, actionCount: environment.numActions, configuration: configuration.nfm, using: &generator)
-    return (baseline.parameterCount, nfm.parameterCount, nfm.trainedParameterCount)
+    return (baseline.parameterCount, twoLayer.parameterCount, nfm.parameterCount, nfm.trainedParameterCount)
 }
 
 /// Plays episodes with a checkpoint's online network.
@@ -267,6 +268,7 @@ struct Play: ParsableCommand {
 /// The `--encoder` values.
 enum EncoderOption: String, ExpressibleByArgument, CaseIterable {
     case baseline, nfm
+    case twoLayer = "two-layer"
 
     var kind: EncoderKind { EncoderKind(rawValue: rawValue)! }
 }
@@ -279,7 +281,7 @@ struct Speed: ParsableCommand {
     @Option(help: "MinAtar game.")
     var game = "breakout"
 
-    @Option(help: "Encoders to time (baseline, nfm), comma-separated.")
+    @Option(help: "Encoders to time (baseline, nfm, two-layer), comma-separated.")
     var encoders = "baseline,nfm"
 
     @Option(help: "Repetitions per part (the median is reported).")
@@ -295,7 +297,7 @@ struct Speed: ParsableCommand {
         ComputeThreads.set(threads)
         for name in encoders.split(separator: ",") {
             guard let encoder = EncoderKind(rawValue: String(name)) else {
-                throw ValidationError("unknown encoder \"\(name)\"; valid encoders are baseline, nfm")
+                throw ValidationError("unknown encoder \"\(name)\"; valid encoders are \(EncoderKind.validNames)")
             }
             var configuration = DQNConfiguration(game: game, frames: 1, seed: 0, encoder: encoder)
             configuration.exploration.randomFrames = 2_000

@@ -107,6 +107,43 @@ final class QNetworkTests: XCTestCase {
     }
 }
 
+extension QNetworkTests {
+    /// The two-layer control is the NFM encoder's pass-2 trunk: given the same weights it computes what a
+    /// fresh NFM network (every γ = 0) does, so the two differ only by the attention.
+    func testTwoLayerIsTheNFMTrunkWithoutAttention() {
+        var generator = SeededGenerator(seed: 3)
+        let network = TwoLayerQNetwork(inputChannels: 4, actionCount: 6, using: &generator)
+        XCTAssertEqual(network.parameterCount, 134_886)
+        XCTAssertEqual(
+            network.namedParameters().map { "\($0.name) \($0.tensor.shape)" },
+            ["conv1.weight [16, 4, 3, 3]", "conv1.bias [16]", "conv2.weight [16, 16, 3, 3]", "conv2.bias [16]",
+             "fc_hidden.weight [128, 1024]", "fc_hidden.bias [128]", "output.weight [6, 128]", "output.bias [6]"])
+        let nfm = NFMQNetwork(inputChannels: 4, actionCount: 6, using: &generator)
+        let weights = Dictionary(uniqueKeysWithValues: nfm.namedParameters().map { ($0.name, $0.tensor) })
+        network.update(parameters: [
+            "conv1.weight": weights["conv1b.weight"]!, "conv1.bias": weights["conv1b.bias"]!,
+            "conv2.weight": weights["conv2b.weight"]!, "conv2.bias": weights["conv2b.bias"]!,
+            "fc_hidden.weight": weights["fc_hidden.weight"]!, "fc_hidden.bias": weights["fc_hidden.bias"]!,
+            "output.weight": weights["output.weight"]!, "output.bias": weights["output.bias"]!,
+        ])
+        let input = Tensor.randomUniform([3, 4, 10, 10], using: &generator)
+        XCTAssertEqual(network(input).scalars, nfm(input).scalars)
+        // ...and the equality is not vacuous: a changed conv2 weight changes it.
+        network.update(parameters: ["conv2.weight": weights["conv2b.weight"]! * 1.5])
+        XCTAssertNotEqual(network(input).scalars, nfm(input).scalars)
+    }
+
+    /// Multiply-adds by hand: conv1 16·4·9·100 = 57,600 (weight gradient only: it reads the observations),
+    /// conv2 16·16·9·64 = 147,456, head 131,072 + 768.
+    func testTwoLayerWork() {
+        var generator = SeededGenerator(seed: 1)
+        let network = TwoLayerQNetwork(inputChannels: 4, actionCount: 6, using: &generator)
+        XCTAssertEqual(network.work(examples: 1).forward, 2 * (57_600 + 147_456 + 131_840))
+        XCTAssertEqual(network.work(examples: 1).backward, 2 * 57_600 + 4 * (147_456 + 131_840))
+        XCTAssertEqual(EncoderKind(rawValue: "two-layer"), .twoLayer)
+    }
+}
+
 final class DQNRunTests: XCTestCase {
     var root = ""
 
