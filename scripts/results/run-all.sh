@@ -59,6 +59,11 @@ experiments=(
     "rl-seaquest-1m|nfm-rl --game seaquest --frames 1000000 --encoders baseline --seeds 3"
     "rl-breakout-nfm-500k|nfm-rl --game breakout --frames 500000 --encoders baseline,nfm --seeds 3"
     "rl-space_invaders-nfm-500k|nfm-rl --game space_invaders --frames 500000 --encoders baseline,nfm --seeds 3"
+    # The control for the NFM encoder's extra layer (docs/rl.md). Its NFM runs are the same runs as
+    # rl-breakout-nfm-500k's (same flags, seeds and numbers): they were copied into its directory by
+    # hand (results/rl-breakout-two-layer-500k/README.md), so that only the two-layer runs ran. Started
+    # from nothing, this sweep runs them again (about 2 h each).
+    "rl-breakout-two-layer-500k|nfm-rl --game breakout --frames 500000 --encoders two-layer,nfm --seeds 3"
 )
 
 for entry in "${experiments[@]}"; do
