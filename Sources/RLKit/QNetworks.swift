@@ -14,6 +14,25 @@ public protocol QNetwork: UnaryLayer {
     func work(examples: Int) -> FlopCount
 }
 
+/// MinAtar's head, which every Q-network here ends in: flatten → fc_hidden (1024 → 128) → ReLU → output.
+protocol MinAtarHead {
+    /// Linear 1024 → 128.
+    var hidden: Linear { get }
+    /// Linear 128 → actions.
+    var output: Linear { get }
+}
+
+extension MinAtarHead {
+    /// Q-values [N, actions] of the trunk's features [N, 16, 8, 8].
+    func actionValues(features: Tensor) -> Tensor { output(relu(hidden(features.flattened(fromAxis: 1)))) }
+
+    /// Adds the head's products for `examples` examples to `work`.
+    func addHeadWork(to work: inout FlopCount, examples: Int) {
+        work.linear(hidden.inputFeatures, hidden.outputFeatures, examples: examples)
+        work.linear(output.inputFeatures, output.outputFeatures, examples: examples)
+    }
+}
+
 /// The encoder in front of the 128-unit head.
 public enum EncoderKind: String, Sendable, Codable, CaseIterable {
     /// MinAtar's one convolution.
@@ -33,7 +52,7 @@ public enum EncoderKind: String, Sendable, Codable, CaseIterable {
 /// Parameters are named as MinAtar's PyTorch module (`conv`, `fc_hidden`, `output`), so a saved
 /// `model.safetensors` loads into it with `load_state_dict`. Breakout (4 channels, 6 actions):
 /// 592 + 131,200 + 774 = 132,566 parameters.
-public final class BaselineQNetwork: Module, QNetwork {
+public final class BaselineQNetwork: Module, QNetwork, MinAtarHead {
     /// Conv 16@3×3, stride 1, no padding: 10×10 → 8×8.
     public let conv: Conv2d
     /// Linear 1024 → 128.
@@ -53,8 +72,7 @@ public final class BaselineQNetwork: Module, QNetwork {
 
     /// Q-values [N, actions] of observations [N, channels, 10, 10].
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let features = relu(conv(x)).flattened(fromAxis: 1)
-        return output(relu(hidden(features)))
+        actionValues(features: relu(conv(x)))
     }
 
     /// conv (reads the observations: no data gradient), fc_hidden, output.
@@ -63,8 +81,7 @@ public final class BaselineQNetwork: Module, QNetwork {
         work.convolution(
             conv.inputChannels, conv.outputChannels, kernel: conv.kernelSize, outputPixels: 8 * 8, examples: examples,
             needsDataGradient: false)
-        work.linear(hidden.inputFeatures, hidden.outputFeatures, examples: examples)
-        work.linear(output.inputFeatures, output.outputFeatures, examples: examples)
+        addHeadWork(to: &work, examples: examples)
         return work
     }
 }
@@ -74,7 +91,7 @@ public final class BaselineQNetwork: Module, QNetwork {
 /// so comparing NFM against it measures the attention rather than the extra layer, which MinAtar's
 /// one-convolution baseline cannot tell apart. Breakout (4 channels, 6 actions): 592 + 2,320 + 131,200
 /// + 774 = 134,886 parameters.
-public final class TwoLayerQNetwork: Module, QNetwork {
+public final class TwoLayerQNetwork: Module, QNetwork, MinAtarHead {
     /// Conv 16@3×3, pad 1: 10×10 → 10×10.
     public let conv1: Conv2d
     /// Conv 16@3×3, no padding: 10×10 → 8×8.
@@ -97,8 +114,7 @@ public final class TwoLayerQNetwork: Module, QNetwork {
 
     /// Q-values [N, actions] of observations [N, channels, 10, 10].
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let features = relu(conv2(relu(conv1(x)))).flattened(fromAxis: 1)
-        return output(relu(hidden(features)))
+        actionValues(features: relu(conv2(relu(conv1(x)))))
     }
 
     /// conv1 (reads the observations: no data gradient), conv2, fc_hidden, output.
@@ -108,8 +124,7 @@ public final class TwoLayerQNetwork: Module, QNetwork {
             conv1.inputChannels, conv1.outputChannels, kernel: conv1.kernelSize, outputPixels: 10 * 10, examples: examples,
             needsDataGradient: false)
         work.convolution(conv2.inputChannels, conv2.outputChannels, kernel: conv2.kernelSize, outputPixels: 8 * 8, examples: examples)
-        work.linear(hidden.inputFeatures, hidden.outputFeatures, examples: examples)
-        work.linear(output.inputFeatures, output.outputFeatures, examples: examples)
+        addHeadWork(to: &work, examples: examples)
         return work
     }
 }
@@ -141,7 +156,7 @@ extension NFMConfiguration {
 /// kept for the reference's names, and 149,864 parameters are trained. γ starts at 0, so a fresh
 /// network computes exactly its (two-layer, two-pass) trunk without attention. Names: `conv1`, `conv2`
 /// (pass 1), `conv1b`, `conv2b` (pass 2), `ad` (the NFM layers, reference names), `fc_hidden`, `output`.
-public final class NFMQNetwork: Module, QNetwork {
+public final class NFMQNetwork: Module, QNetwork, MinAtarHead {
     /// convolutions[pass][layer].
     public let convolutions: [[Conv2d]]
     /// The NFM layers of the four slots (slot = pass · 2 + layer).
@@ -210,7 +225,7 @@ public final class NFMQNetwork: Module, QNetwork {
                 x = nfm(x, slot: pass * 2 + layer, read: pass > 0, write: true, memory: &memory)
             }
         }
-        return output(relu(hidden(x.flattened(fromAxis: 1))))
+        return actionValues(features: x)
     }
 
     /// Layer by layer as `callAsFunction` runs them. The attention's own products per read pixel and
@@ -240,8 +255,7 @@ public final class NFMQNetwork: Module, QNetwork {
                 work.add(forward: attention, backward: 2 * attention)
             }
         }
-        work.linear(hidden.inputFeatures, hidden.outputFeatures, examples: examples)
-        work.linear(output.inputFeatures, output.outputFeatures, examples: examples)
+        addHeadWork(to: &work, examples: examples)
         return work
     }
 }
