@@ -51,16 +51,18 @@ final class DQNMathTests: XCTestCase {
 }
 
 final class QNetworkTests: XCTestCase {
-    /// "name [shape]" of every parameter, in order.
-    func parameterShapes(_ network: Module) -> [String] { network.namedParameters().map { "\($0.name) \($0.tensor.shape)" } }
+    /// Checks the network's parameter count and its parameters' "name [shape]", in order.
+    func assertParameters(_ network: Module, count: Int, shapes: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(network.parameterCount, count, file: file, line: line)
+        XCTAssertEqual(network.namedParameters().map { "\($0.name) \($0.tensor.shape)" }, shapes, file: file, line: line)
+    }
 
     func testBaselineMatchesMinAtarShapesAndNames() {
         var generator = SeededGenerator(seed: 1)
         let network = BaselineQNetwork(inputChannels: 4, actionCount: 6, using: &generator)
-        XCTAssertEqual(network.parameterCount, 132_566)
-        XCTAssertEqual(
-            parameterShapes(network),
-            ["conv.weight [16, 4, 3, 3]", "conv.bias [16]", "fc_hidden.weight [128, 1024]", "fc_hidden.bias [128]",
+        assertParameters(
+            network, count: 132_566,
+            shapes: ["conv.weight [16, 4, 3, 3]", "conv.bias [16]", "fc_hidden.weight [128, 1024]", "fc_hidden.bias [128]",
              "output.weight [6, 128]", "output.bias [6]"])
         XCTAssertEqual(network(Tensor(zeros: [5, 4, 10, 10])).shape, [5, 6])
     }
@@ -116,10 +118,9 @@ extension QNetworkTests {
     func testTwoLayerIsTheNFMTrunkWithoutAttention() {
         var generator = SeededGenerator(seed: 3)
         let network = TwoLayerQNetwork(inputChannels: 4, actionCount: 6, using: &generator)
-        XCTAssertEqual(network.parameterCount, 134_886)
-        XCTAssertEqual(
-            parameterShapes(network),
-            ["conv1.weight [16, 4, 3, 3]", "conv1.bias [16]", "conv2.weight [16, 16, 3, 3]", "conv2.bias [16]",
+        assertParameters(
+            network, count: 134_886,
+            shapes: ["conv1.weight [16, 4, 3, 3]", "conv1.bias [16]", "conv2.weight [16, 16, 3, 3]", "conv2.bias [16]",
              "fc_hidden.weight [128, 1024]", "fc_hidden.bias [128]", "output.weight [6, 128]", "output.bias [6]"])
         let nfm = NFMQNetwork(inputChannels: 4, actionCount: 6, using: &generator)
         let weights = Dictionary(uniqueKeysWithValues: nfm.namedParameters().map { ($0.name, $0.tensor) })
