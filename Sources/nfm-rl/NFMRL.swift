@@ -62,7 +62,7 @@ struct Train: ParsableCommand {
     var seed: UInt64 = 0
 
     @Option(help: "Encoder: baseline (MinAtar's conv 16@3×3), nfm (two passes with NFM attention) or two-layer (the NFM encoder's two convolutions without attention: the control for its extra layer).")
-    var encoder: EncoderOption = .baseline
+    var encoder: EncoderKind = .baseline
 
     @Option(help: "minatar: MinAtar's published run (5M frames; the other settings are MinAtar's by default).")
     var preset: Preset?
@@ -105,11 +105,8 @@ struct Train: ParsableCommand {
 
     /// `--seeds`, or `--resume` of a sweep: each encoder on every seed (NFMExperiments).
     func runSweep() throws {
-        let arms = try encoders.split(separator: ",").map { name -> SweepArm in
-            guard let encoder = EncoderOption(rawValue: String(name)) else {
-                throw ValidationError("unknown encoder \"\(name)\" in --encoders; valid encoders are \(EncoderKind.validNames)")
-            }
-            return SweepArm(name: encoder.rawValue, arguments: ["--encoder", encoder.rawValue])
+        let arms = try EncoderKind.list(encoders, option: "--encoders").map {
+            SweepArm(name: $0.rawValue, arguments: ["--encoder", $0.rawValue])
         }
         let code = try SweepCommand.run(
             program: "nfm-rl", arguments: Array(CommandLine.arguments.dropFirst()), seeds: sweep.seeds, resume: resume, directory: runDir,
@@ -132,7 +129,7 @@ struct Train: ParsableCommand {
             let url = URL(fileURLWithPath: resume).standardizedFileURL
             run = try RunDirectory(name: url.lastPathComponent, root: url.deletingLastPathComponent().path, resume: true)
         } else {
-            configuration = DQNConfiguration(game: game, frames: frames ?? defaultFrames, seed: seed, encoder: encoder.kind)
+            configuration = DQNConfiguration(game: game, frames: frames ?? defaultFrames, seed: seed, encoder: encoder)
             if preset == .minatar { configuration.frames = frames ?? DQNConfiguration.minatarFrames }
             if let replayStart { configuration.exploration.randomFrames = replayStart }
             if let replayCapacity { configuration.replayCapacity = replayCapacity }
@@ -265,12 +262,17 @@ struct Play: ParsableCommand {
     }
 }
 
-/// The `--encoder` values.
-enum EncoderOption: String, ExpressibleByArgument, CaseIterable {
-    case baseline, nfm
-    case twoLayer = "two-layer"
-
-    var kind: EncoderKind { EncoderKind(rawValue: rawValue)! }
+/// `--encoder` takes RLKit's encoder names.
+extension EncoderKind: ExpressibleByArgument {
+    /// The encoders of a comma-separated list such as `--encoders baseline,nfm`.
+    static func list(_ names: String, option: String) throws -> [EncoderKind] {
+        try names.split(separator: ",").map { name in
+            guard let encoder = EncoderKind(rawValue: String(name)) else {
+                throw ValidationError("unknown encoder \"\(name)\" in \(option); valid encoders are \(EncoderKind.validNames)")
+            }
+            return encoder
+        }
+    }
 }
 
 /// Times the DQN step.
@@ -295,10 +297,7 @@ struct Speed: ParsableCommand {
 
     func run() throws {
         ComputeThreads.set(threads)
-        for name in encoders.split(separator: ",") {
-            guard let encoder = EncoderKind(rawValue: String(name)) else {
-                throw ValidationError("unknown encoder \"\(name)\"; valid encoders are \(EncoderKind.validNames)")
-            }
+        for encoder in try EncoderKind.list(encoders, option: "--encoders") {
             var configuration = DQNConfiguration(game: game, frames: 1, seed: 0, encoder: encoder)
             configuration.exploration.randomFrames = 2_000
             let agent = try DQNAgent(configuration: configuration)

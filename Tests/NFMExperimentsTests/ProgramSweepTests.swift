@@ -41,6 +41,17 @@ func programBuilt(_ name: String) -> Bool { FileManager.default.isExecutableFile
         #expect(plan.runThreads == .one)
     }
 
+    /// A misspelt encoder in `--encoders` stops the sweep before any run starts, naming the valid ones.
+    @Test(.enabled(if: programBuilt("nfm-rl"))) func unknownEncoderIsRefused() throws {
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let result = try runProgram(
+            productsDirectory + "/nfm-rl", ["--seeds", "2", "--encoders", "baseline,nfn", "--run-dir", root + "/sweep"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("unknown encoder \"nfn\" in --encoders; valid encoders are baseline, nfm, two-layer"), "\(result.output)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/sweep"))
+    }
+
     @Test(.enabled(if: programBuilt("nfm-generate"))) func generativeModels() throws {
         let root = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
