@@ -20,27 +20,15 @@ public func conv2d(
     precondition(
         geometry.outputHeight > 0 && geometry.outputWidth > 0,
         "conv2d: input \(x.shape) is smaller than kernel \(weight.shape) with padding \(padding)")
-    let (input, w) = (x.detached(), weight.detached())
-    let result = Tensor.computed([geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth]) {
-        Kernels.backend.conv2dForward(geometry, input: input.storage, weight: w.storage, bias: bias?.storage, output: $0)
-    }
-    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-    let (needInput, needWeight, biasShape) = (x.requiresGradient, weight.requiresGradient, bias?.shape)
-    return result.recorded("conv2d", inputs: inputs) { g in
-        var gradInput: Tensor? = nil
-        if needInput {
-            gradInput = Tensor.computed(input.shape) {
-                Kernels.backend.conv2dBackwardData(geometry, gradOutput: g.storage, weight: w.storage, gradInput: $0)
-            }
-        }
-        let (gradWeight, gradBias) = weightGradients(weightShape: w.shape, biasShape: biasShape) { gradWeight, gradBias in
-            Kernels.backend.conv2dBackwardWeights(
-                geometry, input: input.storage, gradOutput: g.storage, gradWeight: gradWeight, gradBias: gradBias)
-        }
-        var grads: [Tensor?] = [gradInput, needWeight ? gradWeight : nil]
-        if biasShape != nil { grads.append(gradBias) }
-        return grads
-    }
+    return recordedConvolution(
+        "conv2d", x, weight: weight, bias: bias,
+        outputShape: [geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth],
+        kernels: ConvolutionKernels(
+            forward: { Kernels.backend.conv2dForward(geometry, input: $0, weight: $1, bias: $2, output: $3) },
+            backwardData: { Kernels.backend.conv2dBackwardData(geometry, gradOutput: $0, weight: $1, gradInput: $2) },
+            backwardWeights: {
+                Kernels.backend.conv2dBackwardWeights(geometry, input: $0, gradOutput: $1, gradWeight: $2, gradBias: $3)
+            }))
 }
 
 /// 2-D transposed convolution as torch.nn.functional.conv_transpose2d (groups 1, dilation 1):
@@ -60,22 +48,39 @@ public func convTranspose2d(
         strideHeight: stride, strideWidth: stride, paddingHeight: padding, paddingWidth: padding,
         outputPaddingHeight: outputPadding, outputPaddingWidth: outputPadding)
     precondition(geometry.outputHeight > 0 && geometry.outputWidth > 0, "convTranspose2d: empty output for input \(x.shape) and weight \(weight.shape)")
+    return recordedConvolution(
+        "convTranspose2d", x, weight: weight, bias: bias,
+        outputShape: [geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth],
+        kernels: ConvolutionKernels(
+            forward: { Kernels.backend.convTranspose2dForward(geometry, input: $0, weight: $1, bias: $2, output: $3) },
+            backwardData: { Kernels.backend.convTranspose2dBackwardData(geometry, gradOutput: $0, weight: $1, gradInput: $2) },
+            backwardWeights: {
+                Kernels.backend.convTranspose2dBackwardWeights(geometry, input: $0, gradOutput: $1, gradWeight: $2, gradBias: $3)
+            }))
+}
+
+/// A convolution-like op's three backend kernels, its geometry bound in.
+private struct ConvolutionKernels {
+    let forward: (_ input: TensorBuffer, _ weight: TensorBuffer, _ bias: TensorBuffer?, _ output: TensorBuffer) -> Void
+    let backwardData: (_ gradOutput: TensorBuffer, _ weight: TensorBuffer, _ gradInput: TensorBuffer) -> Void
+    let backwardWeights: (
+        _ input: TensorBuffer, _ gradOutput: TensorBuffer, _ gradWeight: TensorBuffer, _ gradBias: TensorBuffer?
+    ) -> Void
+}
+
+/// Runs a convolution-like op forward and records its pullback: ∂input from the backward-data
+/// kernel when the input needs it; ∂weight and ∂bias from one backward-weights call.
+private func recordedConvolution(
+    _ op: String, _ x: Tensor, weight: Tensor, bias: Tensor?, outputShape: [Int], kernels: ConvolutionKernels
+) -> Tensor {
     let (input, w) = (x.detached(), weight.detached())
-    let result = Tensor.computed([geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth]) {
-        Kernels.backend.convTranspose2dForward(geometry, input: input.storage, weight: w.storage, bias: bias?.storage, output: $0)
-    }
+    let result = Tensor.computed(outputShape) { kernels.forward(input.storage, w.storage, bias?.storage, $0) }
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     let (needInput, needWeight, biasShape) = (x.requiresGradient, weight.requiresGradient, bias?.shape)
-    return result.recorded("convTranspose2d", inputs: inputs) { g in
-        var gradInput: Tensor? = nil
-        if needInput {
-            gradInput = Tensor.computed(input.shape) {
-                Kernels.backend.convTranspose2dBackwardData(geometry, gradOutput: g.storage, weight: w.storage, gradInput: $0)
-            }
-        }
-        let (gradWeight, gradBias) = weightGradients(weightShape: w.shape, biasShape: biasShape) { gradWeight, gradBias in
-            Kernels.backend.convTranspose2dBackwardWeights(
-                geometry, input: input.storage, gradOutput: g.storage, gradWeight: gradWeight, gradBias: gradBias)
+    return result.recorded(op, inputs: inputs) { g in
+        let gradInput = needInput ? Tensor.computed(input.shape) { kernels.backwardData(g.storage, w.storage, $0) } : nil
+        let (gradWeight, gradBias) = weightGradients(weightShape: w.shape, biasShape: biasShape) {
+            kernels.backwardWeights(input.storage, g.storage, $0, $1)
         }
         var grads: [Tensor?] = [gradInput, needWeight ? gradWeight : nil]
         if biasShape != nil { grads.append(gradBias) }
