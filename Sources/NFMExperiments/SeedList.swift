@@ -6,27 +6,32 @@ public struct SeedList: Sendable, Equatable, Codable, CustomStringConvertible {
     /// The seeds, in the order given, without repeats.
     public let seeds: [UInt64]
 
-    /// The seeds `seeds`; nil if empty or repeated.
-    public init?(_ seeds: [UInt64]) {
-        guard !seeds.isEmpty, Set(seeds).count == seeds.count else { return nil }
-        self.seeds = seeds
-    }
-
-    /// Parses `5` (seeds 1…5) or `1,2,3`; nil for anything else (a count below 1, a repeated seed,
-    /// a non-number). The signature is ArgumentParser's `ExpressibleByArgument` initialiser, so a
-    /// program makes it a flag type with an empty conformance.
-    public init?(argument: String) {
+    /// Parses `5` (seeds 1…5) or `1,2,3`; throws, saying what is wrong, for a count below 1, a
+    /// repeated seed or something that is not a seed.
+    public init(parsing argument: String) throws(SeedListError) {
         let text = argument.trimmingCharacters(in: .whitespaces)
         if !text.contains(",") {
-            guard let count = Int(text), count >= 1 else { return nil }
-            self.init((1...count).map { UInt64($0) })
+            guard let count = Int(text) else { throw SeedListError("\"\(text)\" is neither a count of seeds nor a list such as 1,2,3") }
+            guard count >= 1 else { throw SeedListError("a count of seeds must be at least 1, got \(count)") }
+            self.seeds = (1...count).map { UInt64($0) }
             return
         }
-        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { UInt64($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.allSatisfy({ $0 != nil }) else { return nil }
-        self.init(parts.map { $0! })
+        var seeds: [UInt64] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let item = part.trimmingCharacters(in: .whitespaces)
+            guard let seed = UInt64(item) else { throw SeedListError("\"\(item)\" in the list is not a seed (a whole number ≥ 0)") }
+            guard !seeds.contains(seed) else { throw SeedListError("seed \(seed) is listed twice") }
+            seeds.append(seed)
+        }
+        self.seeds = seeds
     }
 
     /// `1,2,3`.
     public var description: String { seeds.map(String.init).joined(separator: ",") }
+}
+
+/// Why a `--seeds` value was refused.
+public struct SeedListError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -1,13 +1,12 @@
 import ArgumentParser
 
-extension SeedList: ExpressibleByArgument {}
-
 /// The flags of a comparison over seeds, the same in every program (`@OptionGroup var sweep: SweepOptions`).
 public struct SweepOptions: ParsableArguments {
     /// `--seeds`: a count or a list; nil for a single run.
     @Option(help: ArgumentHelp(
         "Compare baseline and NFM over seeds: a count (5 = seeds 1…5) or a list (1,2,3). Each seed and model is a run under --run-dir; then a summary: mean ± 95% CI per model, the paired difference NFM − baseline, band plots. Under mpirun the seeds are spread over the ranks.",
-        valueName: "seeds"))
+        valueName: "seeds"),
+        transform: { try SeedList(parsing: $0) })
     public var seeds: SeedList?
 
     /// `--seed-jobs`: runs at a time.

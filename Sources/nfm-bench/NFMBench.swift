@@ -196,11 +196,15 @@ extension NFMBench {
         @Option(help: "Frames per timed iteration.")
         var frames = 100
 
-        @Option(help: "The Q-network's encoder: baseline (MinAtar's network) or nfm.")
+        @Option(help: "The Q-network's encoder: baseline (MinAtar's network), nfm or two-layer.")
         var encoder: EncoderKind = .baseline
 
         @Option(help: "oneDNN (OpenMP) threads; nfm-rl trains on 1.")
         var threads = 1
+
+        func validate() throws {
+            if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        }
 
         func run() throws {
             let result = try runDQNBenchmark(

@@ -103,6 +103,10 @@ struct Train: ParsableCommand {
         case minatar
     }
 
+    func validate() throws {
+        if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
     /// `--seeds`, or `--resume` of a sweep: each encoder on every seed (NFMExperiments).
     func runSweep() throws {
         let arms = try EncoderKind.list(encoders, option: "--encoders").map {
@@ -294,6 +298,10 @@ struct Speed: ParsableCommand {
 
     @Option(help: "oneDNN (OpenMP) threads.")
     var threads = 1
+
+    func validate() throws {
+        if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
 
     func run() throws {
         ComputeThreads.set(threads)

@@ -41,15 +41,22 @@ func programBuilt(_ name: String) -> Bool { FileManager.default.isExecutableFile
         #expect(plan.runThreads == .one)
     }
 
-    /// A misspelt encoder in `--encoders` stops the sweep before any run starts, naming the valid ones.
-    @Test(.enabled(if: programBuilt("nfm-rl"))) func unknownEncoderIsRefused() throws {
+    /// A misspelt encoder in `--encoders`, or `--threads 0`, stops the sweep before any run starts,
+    /// saying what is wrong; so does a repeated seed.
+    @Test(.enabled(if: programBuilt("nfm-rl"))) func badFlagsAreRefusedBeforeAnyRun() throws {
         let root = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let result = try runProgram(
-            productsDirectory + "/nfm-rl", ["--seeds", "2", "--encoders", "baseline,nfn", "--run-dir", root + "/sweep"])
-        #expect(result.status != 0)
-        #expect(result.output.contains("unknown encoder \"nfn\" in --encoders; valid encoders are baseline, nfm, two-layer"), "\(result.output)")
-        #expect(!FileManager.default.fileExists(atPath: root + "/sweep"))
+        let refusals = [
+            (["--seeds", "2", "--encoders", "baseline,nfn"], "unknown encoder \"nfn\" in --encoders; valid encoders are baseline, nfm, two-layer"),
+            (["--seeds", "2", "--threads", "0"], "--threads must be at least 1, got 0"),
+            (["--seeds", "1,2,1"], "invalid for '--seeds <seeds>': seed 1 is listed twice"),
+        ]
+        for (flags, message) in refusals {
+            let result = try runProgram(productsDirectory + "/nfm-rl", flags + ["--run-dir", root + "/sweep"])
+            #expect(result.status != 0, "\(flags)")
+            #expect(result.output.contains(message), "\(result.output)")
+            #expect(!FileManager.default.fileExists(atPath: root + "/sweep"), "\(flags)")
+        }
     }
 
     @Test(.enabled(if: programBuilt("nfm-generate"))) func generativeModels() throws {

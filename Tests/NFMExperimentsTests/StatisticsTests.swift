@@ -135,15 +135,25 @@ func close(_ actual: Double, _ expected: Double, relative: Double = 1e-9, absolu
 }
 
 @Suite struct SeedListTests {
-    @Test func parsesCountsAndLists() {
-        #expect(SeedList(argument: "5")?.seeds == [1, 2, 3, 4, 5])
-        #expect(SeedList(argument: "1,2,3")?.seeds == [1, 2, 3])
-        #expect(SeedList(argument: " 7, 11 ")?.seeds == [7, 11])
-        #expect(SeedList(argument: "3")?.description == "1,2,3")
+    @Test func parsesCountsAndLists() throws {
+        #expect(try SeedList(parsing: "5").seeds == [1, 2, 3, 4, 5])
+        #expect(try SeedList(parsing: "1,2,3").seeds == [1, 2, 3])
+        #expect(try SeedList(parsing: " 7, 11 ").seeds == [7, 11])
+        #expect(try SeedList(parsing: "3").description == "1,2,3")
     }
 
+    /// Each refusal says what is wrong with the value.
     @Test func rejectsBadInput() {
-        for bad in ["0", "-2", "", "a", "1,,2", "1,1", "1,x"] { #expect(SeedList(argument: bad) == nil, "\(bad)") }
+        let reasons = [
+            "0": "a count of seeds must be at least 1, got 0", "-2": "a count of seeds must be at least 1, got -2",
+            "": "\"\" is neither a count of seeds nor a list such as 1,2,3", "a": "\"a\" is neither a count of seeds nor a list such as 1,2,3",
+            "1,,2": "\"\" in the list is not a seed (a whole number ≥ 0)", "1,x": "\"x\" in the list is not a seed (a whole number ≥ 0)",
+            "1,-1": "\"-1\" in the list is not a seed (a whole number ≥ 0)", "1,2,1": "seed 1 is listed twice",
+        ]
+        for (bad, reason) in reasons {
+            #expect(throws: SeedListError.self, "\(bad)") { try SeedList(parsing: bad) }
+            do { _ = try SeedList(parsing: bad) } catch { #expect(error.description == reason, "\(bad)") }
+        }
     }
 
     @Test func removesOptionsFromACommandLine() {
