@@ -157,6 +157,8 @@ public struct ExperimentConfiguration: Codable, Sendable, Equatable {
         if iwaeSamples < 1 || iwaeImages < 0 { return "--iwae-samples must be at least 1 and --iwae-images not negative" }
         if nfm.heads < 1 || nfm.topK < 1 || nfm.keySize < 1 || nfm.valueSize < 1 { return "--heads, --top-k, --key-size and --value-size must be positive" }
         if discriminatorSteps < 1 { return "--discriminator-steps must be at least 1" }
+        if !(learningRate > 0 && learningRate.isFinite) { return "--learning-rate must be positive and finite (got \(learningRate))" }
+        if classifierSteps < 1 { return "--classifier-steps must be at least 1 (got \(classifierSteps))" }
         if decoderWidths.count < 2 || decoderWidths.contains(where: { $0 < 1 }) { return "the decoder needs at least two positive widths" }
         if imageSize % (1 << (decoderWidths.count - 1)) != 0 {
             return "\(decoderWidths.count) decoder stages do not divide the image size \(imageSize) by powers of 2"

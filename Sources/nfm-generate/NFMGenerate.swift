@@ -114,14 +114,42 @@ struct Train: ParsableCommand {
     @Option(help: "The folder the picture folders go into.")
     var samplesRoot: String = "samples"
 
+    /// The settings of a fresh run, from the flags.
+    func freshConfiguration(useNFM: Bool) -> ExperimentConfiguration {
+        var configuration = ExperimentConfiguration.defaults(model: model, dataset: dataset, preset: preset, useNFM: useNFM)
+        if let seed { configuration.seed = seed }
+        if let batchSize { configuration.batchSize = batchSize }
+        if let heads { configuration.nfm.heads = heads }
+        if let topK { configuration.nfm.topK = topK }
+        if let keySize { configuration.nfm.keySize = keySize }
+        if let valueSize { configuration.nfm.valueSize = valueSize }
+        if let discriminatorSteps { configuration.discriminatorSteps = discriminatorSteps }
+        if let learningRate { configuration.learningRate = learningRate }
+        if let classifierSteps { configuration.classifierSteps = classifierSteps }
+        applyResumableFlags(to: &configuration)
+        return configuration
+    }
+
+    /// The flags that may change a run when it resumes too.
+    func applyResumableFlags(to configuration: inout ExperimentConfiguration) {
+        if let steps { configuration.steps = steps }
+        if let sampleEvery {
+            configuration.sampleEvery = sampleEvery
+            configuration.checkpointEvery = sampleEvery
+        }
+        if let fdSamples { configuration.fdSamples = fdSamples }
+        if let iwaeImages { configuration.iwaeImages = iwaeImages }
+        if let iwaeSamples { configuration.iwaeSamples = iwaeSamples }
+    }
+
     /// `--seeds`, or `--resume` of a sweep: NFM and the baseline on every seed (NFMExperiments).
     func runSweep() throws {
         if sweep.seeds != nil && seed != nil { throw ValidationError("--seeds and --seed both choose seeds; give only one") }
         if resume == nil {
+            // Refused settings stop the sweep before anything starts.
+            let configuration = freshConfiguration(useNFM: true)
+            if let problem = configuration.problem() { throw ValidationError(problem) }
             // The runs share the feature classifier: train it once here rather than in two runs at once.
-            var configuration = ExperimentConfiguration.defaults(model: model, dataset: dataset, preset: preset, useNFM: true)
-            if let classifierSteps { configuration.classifierSteps = classifierSteps }
-            if let fdSamples { configuration.fdSamples = fdSamples }
             let data = try ImageData.load(configuration.dataset, fashionMNISTDirectory: fashionMnistDirectory)
             try Experiment.prepareFeatureClassifier(
                 configuration: configuration, data: data, classifierDirectory: classifierDirectory, log: consoleLog)
@@ -139,35 +167,18 @@ struct Train: ParsableCommand {
     mutating func run() throws {
         if sweep.isSweep(resume: resume) { return try runSweep() }
         var configuration: ExperimentConfiguration
-        let run: RunDirectory
         if let resume {
             configuration = try ExperimentConfiguration.load(runDirectory: resume)
-            run = try RunDirectory(path: resume, resume: true)
+            applyResumableFlags(to: &configuration)
         } else {
-            configuration = ExperimentConfiguration.defaults(model: model, dataset: dataset, preset: preset, useNFM: nfm)
-            if let seed { configuration.seed = seed }
-            if let batchSize { configuration.batchSize = batchSize }
-            if let heads { configuration.nfm.heads = heads }
-            if let topK { configuration.nfm.topK = topK }
-            if let keySize { configuration.nfm.keySize = keySize }
-            if let valueSize { configuration.nfm.valueSize = valueSize }
-            if let discriminatorSteps { configuration.discriminatorSteps = discriminatorSteps }
-            if let learningRate { configuration.learningRate = learningRate }
-            if let classifierSteps { configuration.classifierSteps = classifierSteps }
-            let path = runDir ?? "runs/" + RunDirectory.timestampedName(
-                program: "\(configuration.model.rawValue)-\(configuration.dataset.rawValue)", model: configuration.variantName)
-            run = try RunDirectory(path: path)
+            configuration = freshConfiguration(useNFM: nfm)
         }
-        // What may change on resume too.
-        if let steps { configuration.steps = steps }
-        if let sampleEvery {
-            configuration.sampleEvery = sampleEvery
-            configuration.checkpointEvery = sampleEvery
-        }
-        if let fdSamples { configuration.fdSamples = fdSamples }
-        if let iwaeImages { configuration.iwaeImages = iwaeImages }
-        if let iwaeSamples { configuration.iwaeSamples = iwaeSamples }
+        // Checked before the run directory is made, so that refused settings leave nothing behind.
         if let problem = configuration.problem() { throw ValidationError(problem) }
+        let run = try RunDirectory(
+            path: resume ?? runDir ?? "runs/" + RunDirectory.timestampedName(
+                program: "\(configuration.model.rawValue)-\(configuration.dataset.rawValue)", model: configuration.variantName),
+            resume: resume != nil)
 
         let data = try ImageData.load(configuration.dataset, fashionMNISTDirectory: fashionMnistDirectory)
         let experiment = Experiment(

@@ -105,6 +105,23 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        // A fresh run's settings (or a sweep's, before any of its runs starts); a resumed run's are
+        // checked in run(), once its config.json is read.
+        if resume == nil { try freshConfiguration().validate() }
+    }
+
+    /// The settings of a fresh run, from the flags.
+    func freshConfiguration() throws -> DQNConfiguration {
+        _ = try Environment(game: game, seed: 0)  // an unknown game fails here, listing the valid ones
+        var configuration = DQNConfiguration(game: game, frames: frames ?? defaultFrames, seed: seed, encoder: encoder)
+        if preset == .minatar { configuration.frames = frames ?? DQNConfiguration.minatarFrames }
+        if let replayStart { configuration.exploration.randomFrames = replayStart }
+        if let replayCapacity { configuration.replayCapacity = replayCapacity }
+        if let evaluationEpisodes { configuration.evaluationEpisodes = evaluationEpisodes }
+        if let heads { configuration.nfm.heads = heads }
+        if let topK { configuration.nfm.topK = topK }
+        if let checkpointEvery { configuration.checkpointInterval = checkpointEvery }
+        return configuration
     }
 
     /// `--seeds`, or `--resume` of a sweep: each encoder on every seed (NFMExperiments).
@@ -126,30 +143,16 @@ struct Train: ParsableCommand {
     func run() throws {
         if sweep.isSweep(resume: resume) { return try runSweep() }
         var configuration: DQNConfiguration
-        let run: RunDirectory
         if let resume {
             configuration = try DQNRun.configuration(ofRun: resume)
             if let frames { configuration.frames = frames }
-            let url = URL(fileURLWithPath: resume).standardizedFileURL
-            run = try RunDirectory(name: url.lastPathComponent, root: url.deletingLastPathComponent().path, resume: true)
+            if let checkpointEvery { configuration.checkpointInterval = checkpointEvery }
         } else {
-            configuration = DQNConfiguration(game: game, frames: frames ?? defaultFrames, seed: seed, encoder: encoder)
-            if preset == .minatar { configuration.frames = frames ?? DQNConfiguration.minatarFrames }
-            if let replayStart { configuration.exploration.randomFrames = replayStart }
-            if let replayCapacity { configuration.replayCapacity = replayCapacity }
-            if let evaluationEpisodes { configuration.evaluationEpisodes = evaluationEpisodes }
-            if let heads { configuration.nfm.heads = heads }
-            if let topK { configuration.nfm.topK = topK }
-            _ = try Environment(game: game, seed: 0)  // an unknown game fails here, listing the valid ones
-            if let runDir {
-                let url = URL(fileURLWithPath: runDir).standardizedFileURL
-                run = try RunDirectory(name: url.lastPathComponent, root: url.deletingLastPathComponent().path)
-            } else {
-                run = try RunDirectory(
-                    name: RunDirectory.timestampedName(program: "nfm-rl", model: "\(configuration.encoder.rawValue)-\(configuration.game)"))
-            }
+            configuration = try freshConfiguration()
         }
-        if let checkpointEvery { configuration.checkpointInterval = checkpointEvery }
+        // Checked before the run directory is made, so that refused settings leave nothing behind.
+        try configuration.validate()
+        let run = try runDirectory(for: configuration)
 
         ComputeThreads.set(threads)
         let dqn = try DQNRun(configuration: configuration, run: run, resume: resume != nil)
@@ -167,6 +170,16 @@ struct Train: ParsableCommand {
         FileHandle.standardOutput.write(Data(run.summary().utf8))
         // 128 + SIGINT, as a shell reports a Ctrl-C: a sweep records the run as unfinished.
         if case .interrupted = summary.outcome { throw ExitCode(130) }
+    }
+
+    /// The run's directory: the one resumed, `--run-dir`, or a new timestamped one under runs/.
+    private func runDirectory(for configuration: DQNConfiguration) throws -> RunDirectory {
+        guard let path = resume ?? runDir else {
+            return try RunDirectory(
+                name: RunDirectory.timestampedName(program: "nfm-rl", model: "\(configuration.encoder.rawValue)-\(configuration.game)"))
+        }
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        return try RunDirectory(name: url.lastPathComponent, root: url.deletingLastPathComponent().path, resume: resume != nil)
     }
 }
 

@@ -41,21 +41,26 @@ func programBuilt(_ name: String) -> Bool { FileManager.default.isExecutableFile
         #expect(plan.runThreads == .one)
     }
 
-    /// A misspelt encoder in `--encoders`, or `--threads 0`, stops the sweep before any run starts,
-    /// saying what is wrong; so does a repeated seed.
-    @Test(.enabled(if: programBuilt("nfm-rl"))) func badFlagsAreRefusedBeforeAnyRun() throws {
+    /// Refused settings stop a sweep (or a single run) before anything starts, saying what is wrong:
+    /// no run directory is made, and nfm-generate trains no feature classifier first.
+    @Test(.enabled(if: programBuilt("nfm-rl") && programBuilt("nfm-generate"))) func badFlagsAreRefusedBeforeAnyRun() throws {
         let root = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
+        let classifier = ["--classifier-directory", root + "/classifier"]
         let refusals = [
-            (["--seeds", "2", "--encoders", "baseline,nfn"], "unknown encoder \"nfn\" in --encoders; valid encoders are baseline, nfm, two-layer"),
-            (["--seeds", "2", "--threads", "0"], "--threads must be at least 1, got 0"),
-            (["--seeds", "1,2,1"], "invalid for '--seeds <seeds>': seed 1 is listed twice"),
+            ("nfm-rl", ["--seeds", "2", "--encoders", "baseline,nfn"], "unknown encoder \"nfn\" in --encoders; valid encoders are baseline, nfm, two-layer"),
+            ("nfm-rl", ["--seeds", "2", "--threads", "0"], "--threads must be at least 1, got 0"),
+            ("nfm-rl", ["--seeds", "1,2,1"], "invalid for '--seeds <seeds>': seed 1 is listed twice"),
+            ("nfm-rl", ["--seeds", "2", "--replay-capacity", "10"], "the replay capacity (10) must hold at least one batch (32)"),
+            ("nfm-rl", ["--replay-capacity", "10"], "the replay capacity (10) must hold at least one batch (32)"),
+            ("nfm-generate", ["--seeds", "2", "--steps", "0"] + classifier, "--steps must be at least 1 (got 0)"),
+            ("nfm-generate", ["--learning-rate", "nan"] + classifier, "--learning-rate must be positive and finite (got nan)"),
         ]
-        for (flags, message) in refusals {
-            let result = try runProgram(productsDirectory + "/nfm-rl", flags + ["--run-dir", root + "/sweep"])
-            #expect(result.status != 0, "\(flags)")
+        for (program, flags, message) in refusals {
+            let result = try runProgram(productsDirectory + "/" + program, flags + ["--run-dir", root + "/run"])
+            #expect(result.status != 0, "\(program) \(flags)")
             #expect(result.output.contains(message), "\(result.output)")
-            #expect(!FileManager.default.fileExists(atPath: root + "/sweep"), "\(flags)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty, "\(program) \(flags) left files behind")
         }
     }
 
