@@ -51,7 +51,7 @@ experiments=(
     "sort-of-clevr-medium|nfm-classify --preset medium --seeds 3"
     "fashion-mnist-quick|nfm-classify --dataset fashion-mnist --seeds 3"
     "vae|nfm-generate --model vae --seeds 3"
-    "gan-5k|nfm-generate --model gan --steps 5000 --seeds 3"
+    "gan-5k|nfm-generate --model gan --steps 5000 --seeds 5"
     "rl-breakout-1m|nfm-rl --game breakout --frames 1000000 --encoders baseline --seeds 3"
     "rl-freeway-1m|nfm-rl --game freeway --frames 1000000 --encoders baseline --seeds 3"
     "rl-space_invaders-1m|nfm-rl --game space_invaders --frames 1000000 --encoders baseline --seeds 3"
@@ -70,7 +70,10 @@ for entry in "${experiments[@]}"; do
     name=${entry%%|*} command=${entry#*|}
     if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
     echo "$(date -u +%FT%TZ) $name: $command (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    if [ ! -e "$root/$name" ] && [ -f "results/$name/README.md" ] && ! grep -q "Unfinished sweep" "results/$name/README.md"; then
+    # Skipped when results/<name>/ holds it finished with this very command; a command changed since
+    # (more seeds, say) continues from the collected runs instead.
+    if [ ! -e "$root/$name" ] && [ -f "results/$name/README.md" ] && ! grep -q "Unfinished sweep" "results/$name/README.md" \
+        && grep -qxF "swift build -c release && .build/release/$command" "results/$name/README.md"; then
         echo "$name: finished and collected in results/$name; skipped"
         continue
     fi
