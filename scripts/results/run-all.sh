@@ -71,7 +71,7 @@ for entry in "${experiments[@]}"; do
     if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
     echo "$(date -u +%FT%TZ) $name: $command (load $(cut -d' ' -f1-3 /proc/loadavg))"
     # Skipped when results/<name>/ holds it finished with this very command; a command changed since
-    # (more seeds, say) continues from the collected runs instead.
+    # (more seeds, say) continues from the collected runs instead. The line is collect.sh's "Reproduce".
     if [ ! -e "$root/$name" ] && [ -f "results/$name/README.md" ] && ! grep -q "Unfinished sweep" "results/$name/README.md" \
         && grep -qxF "swift build -c release && .build/release/$command" "results/$name/README.md"; then
         echo "$name: finished and collected in results/$name; skipped"
